@@ -1,0 +1,1 @@
+"""The Celery app, configuration and infrastructure of the ModelsLab reload worker."""
