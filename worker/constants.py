@@ -1,0 +1,78 @@
+"""Defaults and Redis key names, in one place.
+
+Every key this project writes to Redis starts with ``KEY_PREFIX``; the builders
+below are the only places that spell a key, so ``redis-cli --scan --pattern
+'reload:*'`` finds all of the project's state.
+"""
+
+from __future__ import annotations
+
+KEY_PREFIX = "reload:"
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_BASE_URL = "https://stablediffusionapi.com/api/v4/dreambooth"
+DEFAULT_RATE_LIMIT = "5/s"
+DEFAULT_MAX_IN_FLIGHT = 3
+DEFAULT_WARM_SECONDS = 120.0
+DEFAULT_DEADLINE_SECONDS = 1800.0
+DEFAULT_MAX_BATCH = 10_000
+DEFAULT_MAX_RETRIES = 8
+DEFAULT_BACKOFF_BASE_SECONDS = 1.0
+DEFAULT_BACKOFF_MAX_SECONDS = 60.0
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_FRESH_SECONDS = 600.0
+DEFAULT_BATCH_GRACE_SECONDS = 60.0
+DEFAULT_KEEP_WARM_EVERY = 6 * 24 * 3600.0
+
+MAX_MODEL_ID_LENGTH = 256
+# How long a batch's ledger and results are kept after it ends (and Celery's result_expires).
+RESULT_TTL_SECONDS = 7 * 24 * 3600
+# Seconds to wait for a free concurrency slot or a step lock before looking again.
+BUSY_RETRY_SECONDS = 0.25
+WEBHOOK_MAX_RETRIES = 5
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+def flight_key(model_id: str) -> str:
+    """Hash: the one reload of ``model_id`` in progress (single-flight)."""
+    return f"{KEY_PREFIX}flight:{model_id}"
+
+
+def step_lock_key(model_id: str) -> str:
+    """String with a TTL: held by the task that is advancing the model's flight."""
+    return f"{KEY_PREFIX}steplock:{model_id}"
+
+
+def task_flight_key(task_id: str) -> str:
+    """String: the flight a task is attached to."""
+    return f"{KEY_PREFIX}task:{task_id}"
+
+
+def outcome_key(flight_id: str) -> str:
+    """String (JSON): how a finished flight ended."""
+    return f"{KEY_PREFIX}outcome:{flight_id}"
+
+
+def last_warm_key(model_id: str) -> str:
+    """String (JSON) with a TTL: the model's last confirmed-warm outcome."""
+    return f"{KEY_PREFIX}warm:{model_id}"
+
+
+def batch_key(batch_id: str) -> str:
+    """Hash: a batch's metadata (total, created_at, status, summary...)."""
+    return f"{KEY_PREFIX}batch:{batch_id}"
+
+
+def batch_models_key(batch_id: str) -> str:
+    """Hash: model id -> JSON record of its state in the batch."""
+    return f"{KEY_PREFIX}batch:{batch_id}:models"
+
+
+def batch_counts_key(batch_id: str) -> str:
+    """Hash: state -> number of the batch's models in it."""
+    return f"{KEY_PREFIX}batch:{batch_id}:counts"
+
+
+OPEN_BATCHES_KEY = f"{KEY_PREFIX}batches:open"
+"""Sorted set: ids of batches not yet completed, scored by creation time."""

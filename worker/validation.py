@@ -1,0 +1,56 @@
+"""Validation of model ids at every edge: task arguments, the CLI, files, settings.
+
+A bad batch is rejected whole, before anything is enqueued, with a message
+that names the first offending entry by position::
+
+    model_ids[3]: empty id
+    model_ids[7]: 1048576 characters, more than 256
+    model_ids[2]: control or invisible character U+0000 at position 4
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+
+from worker.constants import MAX_MODEL_ID_LENGTH
+
+__all__ = ["InvalidModelIds", "check_model_id", "validate_model_ids"]
+
+
+class InvalidModelIds(ValueError):
+    """The ids (or one of them) cannot be reloaded; the message says which and why."""
+
+
+def check_model_id(value: object, *, where: str = "model_id") -> str:
+    """Return ``value`` if it is a usable model id, else raise ``InvalidModelIds``."""
+    if not isinstance(value, str):
+        raise InvalidModelIds(f"{where}: expected a string, got {type(value).__name__}")
+    if value == "" or value.isspace():
+        raise InvalidModelIds(f"{where}: empty id")
+    if len(value) > MAX_MODEL_ID_LENGTH:
+        raise InvalidModelIds(f"{where}: {len(value)} characters, more than {MAX_MODEL_ID_LENGTH}")
+    if value != value.strip():
+        raise InvalidModelIds(f"{where}: leading or trailing whitespace in {value!r}")
+    for position, char in enumerate(value):
+        if unicodedata.category(char)[0] == "C":
+            raise InvalidModelIds(
+                f"{where}: control or invisible character U+{ord(char):04X} at position {position}"
+            )
+    return value
+
+
+def validate_model_ids(value: object, *, max_count: int) -> list[str]:
+    """Check a whole batch and collapse duplicates, keeping the first occurrence's order."""
+    if isinstance(value, str | bytes) or not isinstance(value, Sequence):
+        raise InvalidModelIds(f"model_ids: expected a list of strings, got {type(value).__name__}")
+    if len(value) == 0:
+        raise InvalidModelIds("model_ids: the list is empty")
+    if len(value) > max_count:
+        raise InvalidModelIds(
+            f"model_ids: {len(value)} ids, more than the limit of {max_count} (RELOAD_MAX_BATCH)"
+        )
+    unique = dict.fromkeys(
+        check_model_id(item, where=f"model_ids[{index}]") for index, item in enumerate(value)
+    )
+    return list(unique)
