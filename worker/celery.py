@@ -1,0 +1,107 @@
+"""The Celery app: ``celery -A worker worker|beat|flower`` finds ``app`` here.
+
+The configuration follows the design's rule 7 (nothing lost when a worker is
+killed or Redis restarts): late acks, reject on worker lost, prefetch 1, a
+visibility timeout derived from the longest countdown the tasks ask for,
+results kept longer than the longest batch, JSON only, and task events on so
+that Flower sees every reload, retry and failure.
+
+The settings are read from the environment once, here, at import; a bad value
+stops the process with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, signals
+
+from worker.constants import RESULT_TTL_SECONDS
+from worker.settings import ConfigError, Settings
+
+__all__ = ["app", "create_app", "settings"]
+
+QUEUE = "reload"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings derived from ours. Never holds the API key."""
+    transport_options = {"visibility_timeout": int(settings.visibility_timeout) + 1}
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": transport_options,
+        "result_backend_transport_options": transport_options,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "result_expires": timedelta(seconds=RESULT_TTL_SECONDS),
+        "result_extended": True,
+        "task_track_started": True,
+        "task_send_sent_event": True,
+        "worker_send_task_events": True,
+        "task_default_queue": QUEUE,
+        "worker_hijack_root_logger": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "include": ["tasks"],
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    celery_app = Celery("worker")
+    celery_app.config_from_object(celery_config(settings))
+    celery_app.conf.beat_schedule = _beat_schedule(settings)
+    return celery_app
+
+
+def _beat_schedule(settings: Settings) -> dict[str, Any]:
+    schedule: dict[str, Any] = {
+        "batch-backstop": {
+            "task": "batch_backstop",
+            "schedule": max(5.0, settings.batch_grace_seconds / 2),
+        },
+    }
+    if settings.keep_warm:
+        schedule["keep-warm"] = {
+            "task": "keep_warm",
+            "schedule": settings.keep_warm_every,
+        }
+    return schedule
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+settings = _load_settings()
+app = create_app(settings)
+
+
+@signals.worker_init.connect
+def _refuse_to_start_without_a_key(**_: Any) -> None:
+    """A worker with no API key could only fail every model: say so and stop."""
+    try:
+        settings.require_api_key()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@signals.worker_process_shutdown.connect
+def _close_process_resources(**_: Any) -> None:
+    from worker.runtime import close_runtime
+
+    close_runtime()

@@ -1,0 +1,97 @@
+"""Resources owned by one worker process: a Redis client, the upstream client, the limiter.
+
+Created on first use in each process (after the prefork pool forks, never
+before, so no socket is shared between processes) and closed at process
+shutdown. Tasks get them from ``runtime()``; plain functions receive them as
+arguments and never look them up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import redis
+
+from worker.flight import FlightStore
+from worker.ledger import Ledger
+from worker.limiter import Limiter
+from worker.producer import producer_ledger, redis_client
+from worker.reload import Reloader
+from worker.settings import Settings
+from worker.upstream import UpstreamClient
+
+__all__ = ["Runtime", "close_runtime", "key_scope", "runtime"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    upstream: UpstreamClient
+    limiter: Limiter
+    ledger: Ledger
+    reloader: Reloader
+
+    def close(self) -> None:
+        self.upstream.close()
+
+
+def key_scope(api_key: str) -> str:
+    """An opaque, stable id of the API key for Redis key names: never the key itself."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:16]
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    api_key = settings.require_api_key()
+    client = redis_client()
+    call_seconds = settings.read_timeout + settings.connect_timeout + 5.0
+    upstream = UpstreamClient(
+        settings.base_url,
+        api_key,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_connections=max(4, settings.max_in_flight),
+    )
+    limiter = Limiter(
+        client,
+        key_scope(api_key),
+        rate_count=settings.rate.count,
+        rate_period=settings.rate.period,
+        max_in_flight=settings.max_in_flight,
+        lease_seconds=call_seconds,
+    )
+    flights = FlightStore(
+        client,
+        ttl_seconds=settings.deadline_seconds + settings.longest_countdown + call_seconds + 60,
+        lock_seconds=call_seconds,
+    )
+    return Runtime(
+        settings=settings,
+        redis=client,
+        upstream=upstream,
+        limiter=limiter,
+        ledger=producer_ledger(),
+        reloader=Reloader(settings, flights, limiter, upstream),
+    )
+
+
+_current: tuple[int, Runtime] | None = None
+
+
+def runtime() -> Runtime:
+    """This process's resources, built on first use (and again after a fork)."""
+    global _current
+    if _current is None or _current[0] != os.getpid():
+        from worker.celery import settings
+
+        _current = (os.getpid(), build_runtime(settings))
+    return _current[1]
+
+
+def close_runtime() -> None:
+    global _current
+    if _current is not None and _current[0] == os.getpid():
+        _current[1].close()
+    _current = None
