@@ -1,1 +1,17 @@
-"""Celery task definitions: thin wrappers over the plain functions in ``worker``."""
+"""Celery task definitions, registered under the names other services use.
+
+Tasks are thin, like web views: they check their arguments, call plain
+functions in ``worker``, and turn the outcome into a Celery decision (retry
+with a countdown, fail, or return).
+"""
+
+from tasks.batch import batch_backstop, batch_finished, post_batch_webhook, warmup_batch
+from tasks.reload import reload_model
+
+__all__ = [
+    "batch_backstop",
+    "batch_finished",
+    "post_batch_webhook",
+    "reload_model",
+    "warmup_batch",
+]

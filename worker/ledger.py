@@ -1,0 +1,203 @@
+"""The batch ledger: each model's state in a batch, and the batch's completion.
+
+Keys (see ``worker.constants``):
+
+- ``reload:batch:{id}`` hash: ``total``, ``created_at``, ``callback_url``,
+  ``ids`` (JSON list, input order), ``status`` (``open`` → ``completing`` →
+  ``done``), ``claim``/``claim_until`` (who is completing it), ``summary``
+  (JSON, once done), ``launched``, ``last_final_at``;
+- ``reload:batch:{id}:models`` hash: model id → JSON ``{state, reason, at, calls}``;
+- ``reload:batch:{id}:counts`` hash: state → how many models are in it;
+- ``reload:batches:open`` sorted set: open batch ids by creation time.
+
+Model states: ``queued`` → ``waiting`` (for the limiter) → ``reloading`` →
+``warm`` | ``failed``. A final state never changes again, so a late or
+duplicated task cannot undo it, and the counts stay exact.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import redis
+
+from worker import constants as c
+
+__all__ = ["FINAL_STATES", "STATES", "Claim", "Ledger"]
+
+STATES = ("queued", "waiting", "reloading", "warm", "failed")
+FINAL_STATES = ("warm", "failed")
+Claim = Literal["claimed", "done", "busy", "not_final", "missing"]
+
+# KEYS[1] models hash, KEYS[2] counts hash, KEYS[3] batch hash
+# ARGV[1] model id, ARGV[2] new state, ARGV[3] record JSON, ARGV[4] now
+# Returns 1 if the state changed, 0 if the model was unknown, already final or unchanged.
+SET_STATE = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if not old then return 0 end
+local old_state = cjson.decode(old)['state']
+if old_state == 'warm' or old_state == 'failed' then return 0 end
+if old_state == ARGV[2] and ARGV[2] ~= 'warm' and ARGV[2] ~= 'failed' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HINCRBY', KEYS[2], old_state, -1)
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if ARGV[2] == 'warm' or ARGV[2] == 'failed' then
+  redis.call('HSET', KEYS[3], 'last_final_at', ARGV[4])
+end
+return 1
+"""
+
+# KEYS[1] batch hash, KEYS[2] counts hash
+# ARGV[1] claimant, ARGV[2] now, ARGV[3] claim seconds
+# Returns 'claimed' | 'done' | 'busy' | 'not_final' | 'missing'.
+CLAIM = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return 'missing' end
+if status == 'done' then return 'done' end
+local now = tonumber(ARGV[2])
+if status == 'completing' and tonumber(redis.call('HGET', KEYS[1], 'claim_until')) > now
+   and redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then
+  return 'busy'
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
+local final = tonumber(redis.call('HGET', KEYS[2], 'warm') or '0')
+            + tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
+if final < total then return 'not_final' end
+redis.call('HSET', KEYS[1], 'status', 'completing', 'claim', ARGV[1],
+           'claim_until', now + tonumber(ARGV[3]))
+return 'claimed'
+"""
+
+# KEYS[1] batch hash, KEYS[2] models hash, KEYS[3] counts hash, KEYS[4] open batches
+# ARGV[1] claimant, ARGV[2] summary JSON, ARGV[3] batch id, ARGV[4] ttl
+# Returns 1 when this claimant completed the batch, 0 when it had lost its claim.
+COMPLETE = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'completing'
+   or redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'status', 'done', 'summary', ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[3])
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return 1
+"""
+
+
+class Ledger:
+    """Reads and writes batch ledgers; every write is one atomic step."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._set_state = client.register_script(SET_STATE)
+        self._claim = client.register_script(CLAIM)
+        self._complete = client.register_script(COMPLETE)
+
+    def create(
+        self, batch_id: str, model_ids: Sequence[str], *, now: float, callback_url: str | None
+    ) -> bool:
+        """Write a new batch with every model queued; False if it already exists."""
+        meta = {
+            "total": len(model_ids),
+            "created_at": repr(now),
+            "callback_url": callback_url or "",
+            "ids": json.dumps(list(model_ids)),
+            "status": "open",
+            "launched": 0,
+        }
+        if not self._redis.hsetnx(c.batch_key(batch_id), "status", "open"):
+            return False
+        record = json.dumps({"state": "queued", "reason": None, "at": now, "calls": 0})
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(c.batch_key(batch_id), mapping=meta)
+        pipe.hset(c.batch_models_key(batch_id), mapping=dict.fromkeys(model_ids, record))
+        pipe.hset(c.batch_counts_key(batch_id), mapping={"queued": len(model_ids)})
+        for key in (
+            c.batch_key(batch_id),
+            c.batch_models_key(batch_id),
+            c.batch_counts_key(batch_id),
+        ):
+            pipe.expire(key, c.RESULT_TTL_SECONDS)
+        pipe.zadd(c.OPEN_BATCHES_KEY, {batch_id: now})
+        pipe.execute()
+        return True
+
+    def mark_launched(self, batch_id: str) -> None:
+        self._redis.hset(c.batch_key(batch_id), "launched", 1)
+
+    def set_state(
+        self,
+        batch_id: str,
+        model_id: str,
+        state: str,
+        *,
+        now: float,
+        reason: str | None = None,
+        calls: int = 0,
+    ) -> bool:
+        if state not in STATES:
+            raise ValueError(f"unknown state {state!r}")
+        record = json.dumps({"state": state, "reason": reason, "at": now, "calls": calls})
+        keys = [c.batch_models_key(batch_id), c.batch_counts_key(batch_id), c.batch_key(batch_id)]
+        return bool(self._set_state(keys=keys, args=[model_id, state, record, repr(now)]))
+
+    def set_webhook_status(self, batch_id: str, status: str) -> None:
+        self._redis.hset(c.batch_key(batch_id), "webhook", status)
+
+    def meta(self, batch_id: str) -> dict[str, str]:
+        raw = self._redis.hgetall(c.batch_key(batch_id))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def counts(self, batch_id: str) -> dict[str, int]:
+        raw = self._redis.hgetall(c.batch_counts_key(batch_id))
+        found = {k.decode(): int(v) for k, v in raw.items()}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def models(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        raw = self._redis.hgetall(c.batch_models_key(batch_id))
+        return {k.decode(): json.loads(v) for k, v in raw.items()}
+
+    def open_batches(self) -> list[str]:
+        return [m.decode() for m in self._redis.zrange(c.OPEN_BATCHES_KEY, 0, -1)]
+
+    def claim(self, batch_id: str, claimant: str, *, now: float, seconds: float) -> Claim:
+        keys = [c.batch_key(batch_id), c.batch_counts_key(batch_id)]
+        result = self._claim(keys=keys, args=[claimant, repr(now), seconds])
+        return result.decode() if isinstance(result, bytes) else result  # type: ignore[no-any-return]
+
+    def complete(self, batch_id: str, claimant: str, summary: dict[str, Any]) -> bool:
+        keys = [
+            c.batch_key(batch_id),
+            c.batch_models_key(batch_id),
+            c.batch_counts_key(batch_id),
+            c.OPEN_BATCHES_KEY,
+        ]
+        args = [claimant, json.dumps(summary), batch_id, c.RESULT_TTL_SECONDS]
+        return bool(self._complete(keys=keys, args=args))
+
+    def summary(self, batch_id: str) -> dict[str, Any] | None:
+        raw = self._redis.hget(c.batch_key(batch_id), "summary")
+        return None if raw is None else dict(json.loads(raw))
+
+    def build_summary(self, batch_id: str, *, completed_at: float) -> dict[str, Any]:
+        """The batch summary (DESIGN.md's contract) from the ledger as it is now."""
+        meta = self.meta(batch_id)
+        models = self.models(batch_id)
+        ids: list[str] = json.loads(meta["ids"])
+        warm = [m for m in ids if models[m]["state"] == "warm"]
+        failed = {m: models[m]["reason"] or "failed" for m in ids if models[m]["state"] == "failed"}
+        final_times = [models[m]["at"] for m in ids if models[m]["state"] in FINAL_STATES]
+        started_at = float(meta["created_at"])
+        finished_at = max(final_times, default=completed_at)
+        return {
+            "batch_id": batch_id,
+            "total": len(ids),
+            "warm": warm,
+            "failed": failed,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "completed_at": completed_at,
+            "duration_s": round(finished_at - started_at, 3),
+            "upstream_calls": sum(int(models[m].get("calls", 0)) for m in ids),
+        }

@@ -1,0 +1,248 @@
+"""Reloading one model: the state machine behind ``reload_model``.
+
+``advance()`` is called each time a ``reload_model`` task runs. It attaches the
+task to the model's flight (see ``worker.flight``), and, if the flight's next
+action is due and no other task is taking it, takes exactly one step:
+
+    acquire the limiter ── Wait ──────────────▶ later (limiter's delay)
+          │ Go
+          ▼
+    call the upstream ─── Accepted (first) ──▶ later (RELOAD_WARM_SECONDS), or
+          │                                    warm after it, no call (timer policy)
+          ├── Accepted after Accepted/Loading ▶ warm
+          ├── Loading(eta) ──────────────────▶ later (eta, clamped, or growing)
+          ├── RateLimited ───────────────────▶ pause the key; later (retry_after)
+          ├── other transient ───────────────▶ later (backoff), failed past the budget
+          └── permanent ─────────────────────▶ failed with the upstream's reason
+    past RELOAD_DEADLINE_SECONDS ────────────▶ failed "deadline exceeded"
+
+It returns ``Later`` (the task reschedules itself with that countdown: no
+worker slot is held to wait) or ``Final`` (the task returns the outcome).
+Waiting for a load never spends the error budget, and neither do 429s: they
+pause the whole key, and the deadline bounds them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from worker import backoff
+from worker.constants import BUSY_RETRY_SECONDS
+from worker.flight import FlightStore, Outcome
+from worker.limiter import Limiter, Wait
+from worker.settings import Settings
+from worker.upstream import (
+    Accepted,
+    Loading,
+    PermanentError,
+    RateLimited,
+    TransientError,
+    UpstreamClient,
+)
+
+__all__ = ["Final", "Later", "Reloader", "Stage"]
+
+Stage = Literal["waiting", "reloading"]
+
+
+@dataclass(frozen=True)
+class Later:
+    """Come back in ``seconds``; ``reason`` is shown in Flower as the retry's cause."""
+
+    seconds: float
+    reason: str
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class Final:
+    outcome: Outcome
+    how: str  # "created", "joined", "attached" or "fresh": how the task found its flight
+
+
+class Reloader:
+    """Advances flights; one per worker process, shared by its tasks."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        flights: FlightStore,
+        limiter: Limiter,
+        upstream: UpstreamClient,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.flights = flights
+        self.limiter = limiter
+        self.upstream = upstream
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def advance(self, model_id: str, task_id: str) -> Final | Later:
+        now = self.clock()
+        attachment = self.flights.attach(
+            model_id,
+            task_id,
+            new_id=uuid.uuid4().hex,
+            now=now,
+            deadline=now + self.settings.deadline_seconds,
+        )
+        if attachment.fresh is not None:  # confirmed warm moments ago: no call needed
+            return Final(replace(attachment.fresh, upstream_calls=0, finished_at=now), "fresh")
+        flight_id = attachment.flight_id
+        outcome = self.flights.outcome(flight_id)
+        if outcome is not None:
+            return Final(outcome, attachment.how)
+        flight = self.flights.read(model_id, flight_id)
+        if flight is None:
+            # The flight vanished without an outcome (its TTL ran out, or Redis lost it):
+            # start a new one on the next run rather than wait forever.
+            self.flights.detach(task_id)
+            return Later(0.0, "flight lost; starting a new one", "waiting")
+        due_in = float(flight["next_at"]) - now
+        if due_in > 0:
+            return self._later(due_in, flight["reason"] or "waiting for its next step", flight)
+        if not self.flights.lock(model_id, task_id):
+            return Later(BUSY_RETRY_SECONDS, "another task is advancing this model", _stage(flight))
+        try:
+            return self._step(model_id, flight_id, task_id, attachment.how)
+        finally:
+            self.flights.unlock(model_id, task_id)
+
+    def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
+        return Later(min(seconds, self.settings.longest_countdown), reason, _stage(flight))
+
+    def _step(self, model_id: str, flight_id: str, task_id: str, how: str) -> Final | Later:
+        flight = self.flights.read(model_id, flight_id)
+        if flight is None:  # finished by another task between our read and our lock
+            outcome = self.flights.outcome(flight_id)
+            if outcome is not None:
+                return Final(outcome, how)
+            self.flights.detach(task_id)
+            return Later(0.0, "flight lost; starting a new one", "waiting")
+        now = self.clock()
+        calls = int(flight["calls"])
+        if now >= float(flight["deadline"]):
+            last = f" (last: {flight['reason']})" if flight["reason"] else ""
+            return self._finish(flight, model_id, "failed", f"deadline exceeded{last}", calls, how)
+        if flight["timer"] == "1":
+            return self._finish(flight, model_id, "warm", None, calls, how)
+
+        decision = self.limiter.acquire()
+        if isinstance(decision, Wait):
+            delay = backoff.limiter_delay(decision.seconds, self.rng)
+            return self._schedule(flight, model_id, now, delay, f"limiter: {decision.reason}")
+
+        calls = self.flights.count_call(model_id)
+        flight = {**flight, "calls": str(calls)}
+        try:
+            answer = self.upstream.reload(model_id)
+        except PermanentError as exc:
+            return self._finish(flight, model_id, "failed", exc.reason, calls, how)
+        except RateLimited as exc:
+            pause = exc.retry_after or backoff.error_delay(
+                1, base=self.settings.backoff_base_seconds, cap=self.settings.backoff_max_seconds
+            )
+            self.limiter.pause(pause)
+            delay = backoff.error_delay(
+                1,
+                base=self.settings.backoff_base_seconds,
+                cap=self.settings.backoff_max_seconds,
+                retry_after=pause,
+                rng=self.rng,
+            )
+            return self._schedule(flight, model_id, now, delay, f"rate limited: {exc.reason}")
+        except TransientError as exc:
+            errors = int(flight["errors"]) + 1
+            if errors > self.settings.max_retries:
+                reason = f"gave up after {errors} failed attempts: {exc.reason}"
+                return self._finish(flight, model_id, "failed", reason, calls, how)
+            delay = backoff.error_delay(
+                errors,
+                base=self.settings.backoff_base_seconds,
+                cap=self.settings.backoff_max_seconds,
+                retry_after=exc.retry_after,
+                rng=self.rng,
+            )
+            if exc.retry_after is not None:
+                self.limiter.pause(exc.retry_after)
+            reason = f"error {errors}/{self.settings.max_retries}: {exc.reason}"
+            return self._schedule(flight, model_id, now, delay, reason, errors=errors)
+        finally:
+            self.limiter.release(decision.lease)
+
+        return self._on_answer(flight, model_id, now, answer, calls, how)
+
+    def _on_answer(
+        self,
+        flight: dict[str, str],
+        model_id: str,
+        now: float,
+        answer: Accepted | Loading,
+        calls: int,
+        how: str,
+    ) -> Final | Later:
+        warm_seconds = self.settings.warm_seconds
+        if isinstance(answer, Loading):
+            polls = int(flight["polls"]) + 1
+            delay = backoff.poll_delay(answer.eta, polls, warm_seconds=warm_seconds)
+            eta = "" if answer.eta is None else f", eta {answer.eta:g}s"
+            return self._schedule(
+                flight, model_id, now, delay, f"loading{eta}", polls=polls, loading_seen=1, errors=0
+            )
+        if flight["accepted"] == "1" or flight["loading_seen"] == "1":
+            return self._finish(flight, model_id, "warm", None, calls, how)
+        delay = backoff.after_accept(warm_seconds)
+        if self.settings.warm_policy == "timer":
+            return self._schedule(
+                flight, model_id, now, delay, "accepted; warm when the timer ends",
+                accepted=1, timer=1, errors=0,
+            )  # fmt: skip
+        return self._schedule(
+            flight, model_id, now, delay, "accepted; confirming", accepted=1, errors=0
+        )
+
+    def _schedule(
+        self,
+        flight: dict[str, str],
+        model_id: str,
+        now: float,
+        delay: float,
+        reason: str,
+        **fields: int,
+    ) -> Later:
+        next_at = min(now + delay, float(flight["deadline"]))
+        self.flights.update(model_id, next_at=repr(next_at), reason=reason, **fields)
+        flight = {**flight, **{k: str(v) for k, v in fields.items()}}
+        return self._later(next_at - now, reason, flight)
+
+    def _finish(
+        self,
+        flight: dict[str, str],
+        model_id: str,
+        state: Literal["warm", "failed"],
+        reason: str | None,
+        calls: int,
+        how: str,
+    ) -> Final:
+        outcome = Outcome(
+            model_id=model_id,
+            state=state,
+            reason=reason,
+            upstream_calls=calls,
+            flight_id=flight["id"],
+            finished_at=self.clock(),
+        )
+        self.flights.finish(outcome, fresh_seconds=self.settings.fresh_seconds)
+        return Final(outcome, how)
+
+
+def _stage(flight: dict[str, str]) -> Stage:
+    return "reloading" if int(flight.get("calls", "0")) > 0 else "waiting"
