@@ -1,0 +1,132 @@
+"""Child processes of the demo, the tests and the benchmarks: Celery workers, beat, Flower.
+
+Each ``CeleryProcess`` runs ``python -m celery -A worker ...`` in a session of
+its own with the given environment, sends its output to a log file, and is
+stopped by its own pid: SIGTERM (a warm shutdown for a worker), then SIGKILL to
+its process group (the pool children included) if it does not exit in time::
+
+    with CeleryProcess.worker(env, name="w1", concurrency=2, log_dir=tmp) as w:
+        ...
+        w.kill()  # SIGKILL, as a crash would
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["CeleryProcess"]
+
+
+class CeleryProcess:
+    """One ``celery -A worker <command>`` child process and its log file."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
+        self.args = [sys.executable, "-m", "celery", "-A", "worker", *args]
+        self.env = dict(env)
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def worker(
+        cls,
+        env: Mapping[str, str],
+        *,
+        name: str,
+        log_dir: Path,
+        concurrency: int = 2,
+        pool: str = "prefork",
+        extra: Sequence[str] = (),
+    ) -> CeleryProcess:
+        args = [
+            "worker",
+            "--hostname", f"{name}@%h",
+            "--pool", pool,
+            "--concurrency", str(concurrency),
+            "--loglevel", "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            *extra,
+        ]  # fmt: skip
+        return cls(args, env, log_dir / f"{name}.log")
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("not started")
+        return self.process.pid
+
+    def start(self) -> CeleryProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.args,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: the pool goes with it
+            )
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        """Block until ``text`` appears in the log (e.g. "ready."), or raise with the log's tail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return
+            if not self.running():
+                raise RuntimeError(f"{self.args[4]} exited early:\n{self.log()[-3000:]}")
+            time.sleep(0.1)
+        raise TimeoutError(f"{text!r} not in the log after {timeout}s:\n{self.log()[-3000:]}")
+
+    def terminate(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (warm shutdown), then SIGKILL to the whole group after ``timeout``."""
+        process = self.process
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._kill_group()
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the process and its pool children at once, as a crash would."""
+        process = self.process
+        if process is None:
+            return
+        self._kill_group()
+        process.wait(10)
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # the group we created, by its leader's pid
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def __enter__(self) -> CeleryProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.terminate()
