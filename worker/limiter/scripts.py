@@ -1,0 +1,173 @@
+"""The limiter's Lua scripts, one named constant per atomic operation.
+
+Every script reads the clock with ``redis.call('TIME')`` and never takes a time
+from the client, so workers on many machines agree on one clock. Times are
+seconds as Lua doubles (microsecond resolution); they are handed to Redis and
+back to Python as ``"%.6f"`` strings, because a Lua number returned from a
+script is truncated to an integer and ``tostring`` keeps only 14 digits.
+
+The three keys of one scope (``{prefix}limiter:{scope}:...``):
+
+``calls``
+    sorted set, member = lease id, score = grant time. Holds the grants of the
+    last ``window`` seconds (at most ``rate_count`` members); PEXPIRE ``window``.
+``leases``
+    sorted set, member = lease id, score = lease expiry. Holds the live leases
+    (about ``max_in_flight`` members); PEXPIRE = the latest expiry.
+``pause``
+    string, the pause end time; PEXPIRE = that end.
+
+An idle scope therefore leaves nothing behind, and nothing is stored per model.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACQUIRE", "IN_FLIGHT", "PAUSE", "PAUSED_FOR", "RENEW"]
+
+# The helpers every script starts with: the Redis clock as float seconds, a float
+# as a "%.6f" string, and a PEXPIRE that is never 0 ms (PEXPIRE 0 deletes the key).
+_PRELUDE = """
+local function redis_now()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function fmt(x)
+    return string.format('%.6f', x)
+end
+local function pexpire_at_least(key, seconds)
+    redis.call('PEXPIRE', key, math.max(1, math.ceil(seconds * 1000)))
+end
+"""
+
+# ACQUIRE: one decision on pause, then in-flight cap, then sliding-window rate.
+#   KEYS[1] calls   (ZREMRANGEBYSCORE, ZCARD, ZRANGE, ZADD, PEXPIRE)
+#   KEYS[2] leases  (ZREMRANGEBYSCORE, ZCARD, ZRANGE, ZADD, PEXPIRE)
+#   KEYS[3] pause   (GET)
+#   ARGV[1] rate_count     grants allowed per window
+#   ARGV[2] window         rate_period + skew, seconds
+#   ARGV[3] max_in_flight  live leases allowed
+#   ARGV[4] lease_seconds  a new lease lives until now + lease_seconds
+#   ARGV[5] lease id       member stored in both sets when granted
+#   ARGV[6] in-flight retry cap, seconds (suggested wait when the cap is reached)
+# Returns {1, now} when granted, else {0, seconds, reason} with the longest wait
+# among the blocking conditions ("paused" | "in_flight" | "rate"); seconds > 0.
+ACQUIRE = (
+    _PRELUDE
+    + """
+local rate_count = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local max_in_flight = tonumber(ARGV[3])
+local lease_seconds = tonumber(ARGV[4])
+local lease = ARGV[5]
+local in_flight_retry = tonumber(ARGV[6])
+local now = redis_now()
+local wait, reason = 0, ''
+
+local pause_end = tonumber(redis.call('GET', KEYS[3]) or '0')
+if pause_end > now then
+    wait, reason = pause_end - now, 'paused'
+end
+
+-- A lease whose expiry has passed belongs to a dead holder: its slot comes back.
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+local live = redis.call('ZCARD', KEYS[2])
+if live >= max_in_flight then
+    -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go.
+    local freeing = redis.call('ZRANGE', KEYS[2], live - max_in_flight, live - max_in_flight,
+                               'WITHSCORES')
+    local w = math.min(tonumber(freeing[2]) - now, in_flight_retry)
+    if w > wait then
+        wait, reason = w, 'in_flight'
+    end
+end
+
+-- Grants at or before now - window have left the window.
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
+local used = redis.call('ZCARD', KEYS[1])
+if used >= rate_count then
+    -- Room appears when the grant at index used - rate_count leaves the window.
+    local leaving = redis.call('ZRANGE', KEYS[1], used - rate_count, used - rate_count,
+                               'WITHSCORES')
+    local w = tonumber(leaving[2]) + window - now
+    if w > wait then
+        wait, reason = w, 'rate'
+    end
+end
+
+if wait > 0 then
+    return {0, fmt(math.max(wait, 0.000001)), reason}
+end
+
+redis.call('ZADD', KEYS[1], fmt(now), lease)
+redis.call('ZADD', KEYS[2], fmt(now + lease_seconds), lease)
+pexpire_at_least(KEYS[1], window)
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
+return {1, fmt(now)}
+"""
+)
+
+# RENEW: move a live lease's expiry to now + seconds (never earlier than it was).
+#   KEYS[1] leases  (ZREMRANGEBYSCORE, ZSCORE, ZADD, ZRANGE, PEXPIRE)
+#   ARGV[1] lease id
+#   ARGV[2] seconds
+# Returns 1 if the lease was live and is renewed, 0 if it is gone (expired or released).
+RENEW = (
+    _PRELUDE
+    + """
+local now = redis_now()
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not expiry then
+    return 0
+end
+local wanted = now + tonumber(ARGV[2])
+if wanted > tonumber(expiry) then
+    redis.call('ZADD', KEYS[1], fmt(wanted), ARGV[1])
+end
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+pexpire_at_least(KEYS[1], tonumber(last[2]) - now)
+return 1
+"""
+)
+
+# PAUSE: pause the scope until now + seconds, never shortening an existing pause.
+#   KEYS[1] pause  (GET, SET PX)
+#   ARGV[1] seconds (>= 0)
+# Returns the pause end (Redis time; now when there is no pause and seconds is 0).
+PAUSE = (
+    _PRELUDE
+    + """
+local now = redis_now()
+local wanted = now + tonumber(ARGV[1])
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current >= wanted then
+    return fmt(math.max(current, now))
+end
+if wanted > now then
+    redis.call('SET', KEYS[1], fmt(wanted), 'PX', math.max(1, math.ceil((wanted - now) * 1000)))
+end
+return fmt(wanted)
+"""
+)
+
+# IN_FLIGHT: count the live leases (expiry after now). Read-only.
+#   KEYS[1] leases  (ZCOUNT)
+# Returns an integer.
+IN_FLIGHT = (
+    _PRELUDE
+    + """
+return redis.call('ZCOUNT', KEYS[1], '(' .. fmt(redis_now()), '+inf')
+"""
+)
+
+# PAUSED_FOR: seconds of pause left, 0 when none. Read-only.
+#   KEYS[1] pause  (GET)
+# Returns a "%.6f" string.
+PAUSED_FOR = (
+    _PRELUDE
+    + """
+local pause_end = tonumber(redis.call('GET', KEYS[1]) or '0')
+return fmt(math.max(0, pause_end - redis_now()))
+"""
+)
