@@ -1,0 +1,137 @@
+"""The simulator's ledger: an exact record of what the upstream experienced.
+
+Tests and benchmarks read it (``GET /_sim/ledger``) to assert on the load the
+worker really produced. Keys are recorded only as labels (:func:`key_label`),
+never raw. The one-second windows are real (monotonic) seconds and ignore the
+simulator's time scale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, deque
+from collections.abc import Mapping
+from functools import lru_cache
+
+from worker.sim.clock import Clock
+
+#: The label of a request that carried no usable key.
+NO_KEY_LABEL = "key-missing"
+
+
+@lru_cache(maxsize=1024)
+def _label(key: str) -> str:
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def key_label(key: object) -> str:
+    """``"key-"`` + the first 8 hex digits of sha256(key); :data:`NO_KEY_LABEL` if not a string."""
+    if not isinstance(key, str) or not key:
+        return NO_KEY_LABEL
+    return _label(key)
+
+
+class WindowMax:
+    """The most events seen in any one-second sliding window, counted exactly.
+
+    Each event's time is kept until it is a second old; after every event the
+    number of events in ``(t - 1, t]`` is compared with the maximum so far.
+    """
+
+    __slots__ = ("_times", "maximum")
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+        self.maximum = 0
+
+    def add(self, now: float) -> int:
+        """Record an event at monotonic time ``now``; return the count in the last second."""
+        times = self._times
+        times.append(now)
+        horizon = now - 1.0
+        while times[0] <= horizon:
+            times.popleft()
+        count = len(times)
+        if count > self.maximum:
+            self.maximum = count
+        return count
+
+
+class Ledger:
+    """Counters, windows and peaks of one simulator run (until ``POST /_sim/reset``)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.started_at = clock.time()
+        self.first_call_at: float | None = None
+        self.last_call_at: float | None = None
+        self.calls_total = 0
+        self.calls_per_model: Counter[str] = Counter()
+        self.calls_per_key: Counter[str] = Counter()
+        self.reloads_started: Counter[str] = Counter()
+        self.answers: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.rate_limited = 0
+        self.peak_concurrency_per_key: dict[str, int] = {}
+        self.peak_queued_per_key: dict[str, int] = {}
+        self._window = WindowMax()
+        self._window_per_key: dict[str, WindowMax] = {}
+
+    def arrival(self, now: float, label: str, model_id: str | None) -> None:
+        """A reload call arrived at monotonic time ``now`` (before any fault or check)."""
+        wall = self._clock.time()
+        if self.first_call_at is None:
+            self.first_call_at = wall
+        self.last_call_at = wall
+        self.calls_total += 1
+        self.calls_per_key[label] += 1
+        if model_id is not None:
+            self.calls_per_model[model_id] += 1
+        self._window.add(now)
+        window = self._window_per_key.get(label)
+        if window is None:
+            window = self._window_per_key[label] = WindowMax()
+        window.add(now)
+
+    def answer(self, kind: str, http_status: int) -> None:
+        """The call was answered (or will be) as ``kind`` with ``http_status``."""
+        self.answers[kind] += 1
+        if http_status == 429:
+            self.rate_limited += 1
+
+    def fault(self, kind: str) -> None:
+        """A fault of ``kind`` was injected instead of a normal answer."""
+        self.faults[kind] += 1
+
+    def reload_started(self, model_id: str) -> None:
+        """A cold model began loading."""
+        self.reloads_started[model_id] += 1
+
+    def occupancy(self, label: str, concurrent: int, queued: int) -> None:
+        """A call of ``label`` was admitted: note the new concurrency and queue length."""
+        if concurrent > self.peak_concurrency_per_key.get(label, 0):
+            self.peak_concurrency_per_key[label] = concurrent
+        if queued > self.peak_queued_per_key.get(label, 0):
+            self.peak_queued_per_key[label] = queued
+
+    def snapshot(self, warm_at: Mapping[str, float]) -> dict[str, object]:
+        """The ledger as JSON-ready data; ``warm_at`` comes from the model book."""
+        return {
+            "started_at": self.started_at,
+            "first_call_at": self.first_call_at,
+            "last_call_at": self.last_call_at,
+            "calls_total": self.calls_total,
+            "calls_per_model": dict(self.calls_per_model),
+            "calls_per_key": dict(self.calls_per_key),
+            "reloads_started": dict(self.reloads_started),
+            "answers": dict(self.answers),
+            "faults": dict(self.faults),
+            "rate_limited": self.rate_limited,
+            "max_calls_in_any_second": self._window.maximum,
+            "max_calls_in_any_second_per_key": {
+                label: window.maximum for label, window in self._window_per_key.items()
+            },
+            "peak_concurrency_per_key": dict(self.peak_concurrency_per_key),
+            "peak_queued_per_key": dict(self.peak_queued_per_key),
+            "warm_at": dict(warm_at),
+        }

@@ -1,0 +1,183 @@
+"""The simulator's HTTP face: an aiohttp application and :func:`run`.
+
+Routes (the reload call is served under each prefix a base URL may carry):
+
+- ``POST /model_reload``, ``POST /api/v4/dreambooth/model_reload``,
+  ``POST /api/v6/images/model_reload``: the reload call (see UPSTREAM.md);
+- ``GET /_sim/ledger``: the ledger; ``POST /_sim/reset``: forget every call;
+- ``GET /_sim/config`` / ``POST /_sim/config``: read / change run-time knobs;
+- ``GET /_sim/models/{id}``: one model's state.
+
+Handlers never block: latency and held (``timeout``) requests are
+``asyncio.sleep`` calls, cancelled when the client disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+import struct
+import sys
+from typing import TextIO
+
+from aiohttp import web
+
+from worker.sim.config import ConfigError, SimConfig
+from worker.sim.replies import Action, Reply
+from worker.sim.simulator import Simulator, Ticket
+
+RELOAD_PATHS = (
+    "/model_reload",
+    "/api/v4/dreambooth/model_reload",
+    "/api/v6/images/model_reload",
+)
+SIMULATOR = web.AppKey("simulator", Simulator)
+LOG_REQUESTS = web.AppKey("log_requests", bool)
+logger = logging.getLogger("worker.sim")
+
+
+async def model_reload(request: web.Request) -> web.StreamResponse:
+    """The reload call."""
+    sim = request.app[SIMULATOR]
+    outcome = sim.begin(await request.read())
+    if isinstance(outcome, Ticket):
+        try:
+            delay = sim.latency()
+            if delay:
+                await asyncio.sleep(delay)
+        except BaseException:
+            sim.abandon(outcome)
+            raise
+        reply = sim.finish(outcome)
+    else:
+        reply = outcome
+        if reply.action is Action.RESPOND:
+            delay = sim.latency()
+            if delay:
+                await asyncio.sleep(delay)
+        elif reply.action is Action.HOLD:
+            await asyncio.sleep(sim.config.timeout_hold)
+        elif reply.action is Action.RESET:
+            _reset_connection(request)
+    if request.app[LOG_REQUESTS]:
+        logger.info("%s %s -> %s %s", request.method, request.path, reply.status, reply.kind)
+    if reply.action is Action.RESET:
+        return web.Response(status=500)  # never sent: the connection is gone
+    return _response(reply)
+
+
+async def ledger(request: web.Request) -> web.Response:
+    """``GET /_sim/ledger``."""
+    return web.json_response(request.app[SIMULATOR].snapshot())
+
+
+async def reset(request: web.Request) -> web.Response:
+    """``POST /_sim/reset``."""
+    request.app[SIMULATOR].reset()
+    return web.json_response({"status": "ok"})
+
+
+async def get_config(request: web.Request) -> web.Response:
+    """``GET /_sim/config``."""
+    return web.json_response(request.app[SIMULATOR].config.public())
+
+
+async def set_config(request: web.Request) -> web.Response:
+    """``POST /_sim/config`` with a JSON object of run-time knobs; answers the new config."""
+    try:
+        changes = json.loads(await request.read())
+    except ValueError:
+        changes = None
+    if not isinstance(changes, dict):
+        return web.json_response(
+            {"status": "error", "message": "expected a JSON object"}, status=400
+        )
+    try:
+        config = request.app[SIMULATOR].reconfigure(changes)
+    except ConfigError as exc:
+        return web.json_response({"status": "error", "message": str(exc)}, status=400)
+    return web.json_response(config.public())
+
+
+async def model_state(request: web.Request) -> web.Response:
+    """``GET /_sim/models/{model_id}``."""
+    return web.json_response(request.app[SIMULATOR].models.state(request.match_info["model_id"]))
+
+
+def create_app(simulator: Simulator, *, log_requests: bool = False) -> web.Application:
+    """The aiohttp application serving ``simulator``."""
+    app = web.Application()
+    app[SIMULATOR] = simulator
+    app[LOG_REQUESTS] = log_requests
+    for path in RELOAD_PATHS:
+        app.router.add_post(path, model_reload)
+    app.router.add_get("/_sim/ledger", ledger)
+    app.router.add_post("/_sim/reset", reset)
+    app.router.add_get("/_sim/config", get_config)
+    app.router.add_post("/_sim/config", set_config)
+    app.router.add_get("/_sim/models/{model_id:.+}", model_state)
+    return app
+
+
+async def serve(config: SimConfig, out: TextIO, stop: asyncio.Event | None = None) -> None:
+    """Serve until ``stop`` is set (by default: until SIGINT or SIGTERM).
+
+    Once listening, writes ``simulator listening on URL`` as one line to ``out``.
+    """
+    runner = web.AppRunner(
+        create_app(Simulator(config), log_requests=config.log_requests),
+        handle_signals=False,
+        access_log=None,
+        handler_cancellation=True,  # a client that disconnects cancels its held request
+        shutdown_timeout=1.0,
+    )
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, config.host, config.port).start()
+        print(f"simulator listening on {_url(runner.addresses[0])}", file=out, flush=True)
+        if stop is None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def run(config: SimConfig, out: TextIO = sys.stdout) -> int:
+    """Run the simulator in a new event loop until SIGINT or SIGTERM; returns the exit code 0."""
+    asyncio.run(serve(config, out))
+    return 0
+
+
+def _response(reply: Reply) -> web.Response:
+    return web.Response(
+        status=reply.status,
+        body=reply.body,
+        content_type=reply.content_type,
+        headers=reply.headers or None,
+    )
+
+
+def _reset_connection(request: web.Request) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0), sending nothing."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _url(address: object) -> str:
+    if not isinstance(address, tuple):
+        raise RuntimeError(f"not a TCP address: {address!r}")
+    host, port = address[0], address[1]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"

@@ -1,0 +1,194 @@
+"""The simulated upstream, without HTTP: one call in, one :class:`Reply` out.
+
+A call goes through :meth:`Simulator.begin` and, if admitted, later through
+:meth:`Simulator.finish` (or :meth:`Simulator.abandon` if its client leaves).
+``begin`` records the arrival in the ledger, then, in this order:
+
+1. draws a fault; a faulted call is answered by the fault and nothing else;
+2. checks the body (a JSON object, else 400), the key (else 401) and
+   ``model_id`` (else 400 in the legacy ``messege`` form);
+3. admits the call under the key's limits (else 429 with ``retry_after``).
+
+``finish`` then asks the model book (404 for an unknown model, ``success`` when
+cold or warm, ``processing`` while loading) and frees the call's slot. The
+server waits :meth:`Simulator.latency` between the two, so an admitted call
+occupies its slot for the whole latency.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from worker.sim import faults, replies
+from worker.sim.clock import Clock, SystemClock
+from worker.sim.config import SimConfig
+from worker.sim.ledger import Ledger, key_label
+from worker.sim.limits import Limits, Refusal
+from worker.sim.models import ModelBook, Outcome
+from worker.sim.replies import Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The state of one run, from start or ``reset()`` to the next ``reset()``."""
+
+    ledger: Ledger
+    limits: Limits
+    models: ModelBook
+
+
+@dataclass(slots=True)
+class Ticket:
+    """An admitted call: it holds one slot of its key until finished or abandoned.
+
+    It belongs to the run it was admitted in: a call in flight across a reset
+    is answered from, and recorded in, the state that was reset, not the new one.
+    """
+
+    label: str
+    model_id: str
+    run: Run
+    open: bool = True
+
+
+class Simulator:
+    """Models, limits, faults and the ledger of one simulated upstream."""
+
+    def __init__(self, config: SimConfig, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._config = config
+        self._keys = frozenset(config.keys)
+        self._fault_table = faults.fault_table(config.faults)
+        self.reset()
+
+    @property
+    def config(self) -> SimConfig:
+        """The config in force."""
+        return self._config
+
+    def reset(self) -> None:
+        """Forget every call: models back to their initial state, an empty ledger, RNGs reseeded.
+
+        The config in force (including run-time changes) is kept.
+        """
+        seed = self._config.seed
+        self._fault_rng = random.Random(f"{seed}:faults")
+        self._rng = random.Random(f"{seed}:timing")
+        self._run = Run(
+            Ledger(self.clock), Limits(), ModelBook(self._config, self.clock, self._rng)
+        )
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger of the current run."""
+        return self._run.ledger
+
+    @property
+    def limits(self) -> Limits:
+        """The per-key limits of the current run."""
+        return self._run.limits
+
+    @property
+    def models(self) -> ModelBook:
+        """The models of the current run."""
+        return self._run.models
+
+    def reconfigure(self, changes: Mapping[str, object]) -> SimConfig:
+        """Apply run-time changes (see :meth:`SimConfig.updated`); returns the new config."""
+        config = self._config.updated(changes)
+        self._config = config
+        self.models.config = config
+        self._fault_table = faults.fault_table(config.faults)
+        return config
+
+    def begin(self, raw: bytes) -> Reply | Ticket:
+        """Receive one reload call with body ``raw``: a reply, or a ticket if admitted."""
+        now = self.clock.monotonic()
+        run = self._run
+        try:
+            data = json.loads(raw)
+        except ValueError:  # includes JSONDecodeError and UnicodeDecodeError
+            data = None
+        key = model_id = None
+        if isinstance(data, dict):
+            key = data.get("key")
+            model_id = data.get("model_id")
+        label = key_label(key)
+        ledger = run.ledger
+        ledger.arrival(now, label, model_id if isinstance(model_id, str) and model_id else None)
+
+        fault = faults.pick(self._fault_table, self._fault_rng)
+        if fault is not None:
+            ledger.fault(fault)
+            return _answered(ledger, faults.reply(fault, self._config, self._fault_rng))
+        if not isinstance(data, dict):
+            return _answered(ledger, replies.NOT_JSON)
+        if not isinstance(key, str) or key not in self._keys:
+            return _answered(ledger, replies.INVALID_KEY)
+        if model_id is None or model_id == "":
+            return _answered(ledger, replies.MODEL_ID_REQUIRED)
+        if not isinstance(model_id, str):
+            return _answered(ledger, replies.MODEL_ID_NOT_STRING)
+
+        config = self._config
+        loading = run.models.loading_owned(label) if config.loading_counts else 0
+        refusal = run.limits.admit(label, now, config, loading)
+        if refusal is not None:
+            return _answered(ledger, self._refused(refusal))
+        concurrent = run.limits.in_flight[label]
+        ledger.occupancy(label, concurrent, concurrent + loading)
+        return Ticket(label, model_id, run)
+
+    def finish(self, ticket: Ticket) -> Reply:
+        """Answer an admitted call from the model's state, and free its slot."""
+        self.abandon(ticket)
+        run = ticket.run
+        touch = run.models.call(ticket.model_id, ticket.label)
+        if touch.outcome is Outcome.STARTED:
+            run.ledger.reload_started(ticket.model_id)
+            reply = replies.STARTED
+        elif touch.outcome is Outcome.LOADING:
+            reply = replies.loading(touch.eta if self._config.eta else None)
+        elif touch.outcome is Outcome.WARM:
+            reply = replies.WARM
+        else:
+            reply = replies.unknown_model(ticket.model_id)
+        return _answered(run.ledger, reply)
+
+    def abandon(self, ticket: Ticket) -> None:
+        """Free an admitted call's slot without answering it; a second call does nothing."""
+        if ticket.open:
+            ticket.open = False
+            ticket.run.limits.release(ticket.label)
+
+    def latency(self) -> float:
+        """Draw the real seconds to wait before answering a call (0 when no latency is set)."""
+        config = self._config
+        seconds = config.latency
+        if config.latency_jitter:
+            seconds = max(
+                0.0,
+                self._rng.uniform(seconds - config.latency_jitter, seconds + config.latency_jitter),
+            )
+        return config.scaled(seconds) if seconds else 0.0
+
+    def snapshot(self) -> dict[str, object]:
+        """The ledger, as ``GET /_sim/ledger`` returns it."""
+        return self.ledger.snapshot(self.models.warm_times())
+
+    def _refused(self, refusal: Refusal) -> Reply:
+        config = self._config
+        retry_after = config.scaled(config.retry_after)
+        if refusal is Refusal.QUEUE:
+            message = f"Rate limit exceeded. Maximum {config.queue_limit} queued requests allowed."
+            return replies.rate_limited("rate_limited", message, retry_after)
+        message = f"Rate limit exceeded. Maximum {config.rps_limit} requests per second allowed."
+        return replies.rate_limited("rate_limited_rps", message, retry_after)
+
+
+def _answered(ledger: Ledger, reply: Reply) -> Reply:
+    ledger.answer(reply.kind, reply.status)
+    return reply
