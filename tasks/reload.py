@@ -72,7 +72,7 @@ def reload_model(
 
 def _advance(task: Task[Any, Any], model_id: str, batch_id: str | None) -> Outcome:
     rt = runtime()
-    step = rt.reloader.advance(model_id, task.request.id)
+    step = rt.reloader.advance(model_id, task.request.id or f"adhoc:{model_id}")
     if isinstance(step, Final):
         if batch_id is not None:
             _record(batch_id, step.outcome)

@@ -17,7 +17,6 @@ days, so a model warm minutes ago is warm).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -137,8 +136,8 @@ class FlightStore:
 
     def read(self, model_id: str, flight_id: str) -> dict[str, str] | None:
         """The flight's fields, or None if it is gone or is another flight now."""
-        raw: Mapping[bytes, bytes] = self._redis.hgetall(c.flight_key(model_id))
-        fields = {k.decode(): v.decode() for k, v in raw.items()}
+        raw = self._redis.hgetall(c.flight_key(model_id))
+        fields = {_text(k): _text(v) for k, v in raw.items()}
         return fields if fields.get("id") == flight_id else None
 
     def update(self, model_id: str, **fields: Any) -> None:

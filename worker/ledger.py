@@ -98,7 +98,7 @@ class Ledger:
         self, batch_id: str, model_ids: Sequence[str], *, now: float, callback_url: str | None
     ) -> bool:
         """Write a new batch with every model queued; False if it already exists."""
-        meta = {
+        meta: dict[Any, str | int] = {
             "total": len(model_ids),
             "created_at": repr(now),
             "callback_url": callback_url or "",
@@ -147,24 +147,26 @@ class Ledger:
 
     def meta(self, batch_id: str) -> dict[str, str]:
         raw = self._redis.hgetall(c.batch_key(batch_id))
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     def counts(self, batch_id: str) -> dict[str, int]:
         raw = self._redis.hgetall(c.batch_counts_key(batch_id))
-        found = {k.decode(): int(v) for k, v in raw.items()}
+        found = {_text(k): int(v) for k, v in raw.items()}
         return {state: found.get(state, 0) for state in STATES}
 
     def models(self, batch_id: str) -> dict[str, dict[str, Any]]:
         raw = self._redis.hgetall(c.batch_models_key(batch_id))
-        return {k.decode(): json.loads(v) for k, v in raw.items()}
+        return {_text(k): json.loads(v) for k, v in raw.items()}
 
     def open_batches(self) -> list[str]:
-        return [m.decode() for m in self._redis.zrange(c.OPEN_BATCHES_KEY, 0, -1)]
+        return [_text(m) for m in self._redis.zrange(c.OPEN_BATCHES_KEY, 0, -1)]
 
     def claim(self, batch_id: str, claimant: str, *, now: float, seconds: float) -> Claim:
         keys = [c.batch_key(batch_id), c.batch_counts_key(batch_id)]
-        result = self._claim(keys=keys, args=[claimant, repr(now), seconds])
-        return result.decode() if isinstance(result, bytes) else result  # type: ignore[no-any-return]
+        result = _text(self._claim(keys=keys, args=[claimant, repr(now), seconds]))
+        if result not in ("claimed", "done", "busy", "not_final", "missing"):
+            raise RuntimeError(f"unexpected claim answer {result!r}")
+        return result  # type: ignore[return-value]
 
     def complete(self, batch_id: str, claimant: str, summary: dict[str, Any]) -> bool:
         keys = [
@@ -173,7 +175,7 @@ class Ledger:
             c.batch_counts_key(batch_id),
             c.OPEN_BATCHES_KEY,
         ]
-        args = [claimant, json.dumps(summary), batch_id, c.RESULT_TTL_SECONDS]
+        args: list[str | int] = [claimant, json.dumps(summary), batch_id, c.RESULT_TTL_SECONDS]
         return bool(self._complete(keys=keys, args=args))
 
     def summary(self, batch_id: str) -> dict[str, Any] | None:
@@ -201,3 +203,7 @@ class Ledger:
             "duration_s": round(finished_at - started_at, 3),
             "upstream_calls": sum(int(models[m].get("calls", 0)) for m in ids),
         }
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
