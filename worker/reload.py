@@ -135,17 +135,37 @@ class Reloader:
         if flight["timer"] == "1":
             return self._finish(flight, model_id, "warm", None, calls, how)
 
-        decision = self.limiter.acquire()
+        held = flight.get("lease") or None if self.settings.loading_holds_slot else None
+        decision = self.limiter.acquire(hold=held)
         if isinstance(decision, Wait):
             delay = backoff.limiter_delay(decision.seconds, self.rng)
             return self._schedule(flight, model_id, now, delay, f"limiter: {decision.reason}")
 
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
+        result, answered = self._call(flight, model_id, now, calls, how)
+        loading = answered or flight["accepted"] == "1" or flight["loading_seen"] == "1"
+        if self.settings.loading_holds_slot and loading and isinstance(result, Later):
+            # The upstream counts a loading model against the account's queue: keep its
+            # slot until the next check (and the call it makes) is over.
+            self.limiter.renew(decision.lease, result.seconds + self._call_seconds)
+            self.flights.update(model_id, lease=decision.lease)
+        else:
+            self.limiter.release(decision.lease)
+        return result
+
+    @property
+    def _call_seconds(self) -> float:
+        return self.settings.connect_timeout + self.settings.read_timeout + 5.0
+
+    def _call(
+        self, flight: dict[str, str], model_id: str, now: float, calls: int, how: str
+    ) -> tuple[Final | Later, bool]:
+        """Make the call and decide; the flag says whether the upstream accepted or is loading."""
         try:
             answer = self.upstream.reload(model_id)
         except PermanentError as exc:
-            return self._finish(flight, model_id, "failed", exc.reason, calls, how)
+            return self._finish(flight, model_id, "failed", exc.reason, calls, how), False
         except RateLimited as exc:
             pause = exc.retry_after or backoff.error_delay(
                 1, base=self.settings.backoff_base_seconds, cap=self.settings.backoff_max_seconds
@@ -158,12 +178,13 @@ class Reloader:
                 retry_after=pause,
                 rng=self.rng,
             )
-            return self._schedule(flight, model_id, now, delay, f"rate limited: {exc.reason}")
+            reason = f"rate limited: {exc.reason}"
+            return self._schedule(flight, model_id, now, delay, reason), False
         except TransientError as exc:
             errors = int(flight["errors"]) + 1
             if errors > self.settings.max_retries:
                 reason = f"gave up after {errors} failed attempts: {exc.reason}"
-                return self._finish(flight, model_id, "failed", reason, calls, how)
+                return self._finish(flight, model_id, "failed", reason, calls, how), False
             delay = backoff.error_delay(
                 errors,
                 base=self.settings.backoff_base_seconds,
@@ -174,11 +195,8 @@ class Reloader:
             if exc.retry_after is not None:
                 self.limiter.pause(exc.retry_after)
             reason = f"error {errors}/{self.settings.max_retries}: {exc.reason}"
-            return self._schedule(flight, model_id, now, delay, reason, errors=errors)
-        finally:
-            self.limiter.release(decision.lease)
-
-        return self._on_answer(flight, model_id, now, answer, calls, how)
+            return self._schedule(flight, model_id, now, delay, reason, errors=errors), False
+        return self._on_answer(flight, model_id, now, answer, calls, how), True
 
     def _on_answer(
         self,
@@ -241,6 +259,8 @@ class Reloader:
             finished_at=self.clock(),
         )
         self.flights.finish(outcome, fresh_seconds=self.settings.fresh_seconds)
+        if flight.get("lease"):  # a slot kept while the model loaded (RELOAD_LOADING_HOLDS_SLOT)
+            self.limiter.release(flight["lease"])
         return Final(outcome, how)
 
 

@@ -132,8 +132,13 @@ class Limiter:
         """The sliding window the rate is enforced over: ``rate_period + skew``."""
         return self.rate_period + self.skew
 
-    def acquire(self) -> Go | Wait:
-        """Take a rate slot and a concurrency lease, or say how long to wait."""
+    def acquire(self, *, hold: str | None = None) -> Go | Wait:
+        """Take a rate slot and a concurrency lease, or say how long to wait.
+
+        ``hold``: a lease the caller already holds (a loading model that keeps its
+        slot until warm). While it is live, only the rate applies and the same
+        lease comes back, extended; once it has expired, this is a plain acquire.
+        """
         lease = uuid.uuid4().hex
         reply = cast(
             "list[Any]",
@@ -146,11 +151,12 @@ class Limiter:
                     repr(self.lease_seconds),
                     lease,
                     repr(IN_FLIGHT_RETRY_SECONDS),
+                    hold or "",
                 ],
             ),
         )
         if int(reply[0]) == 1:
-            return Go(lease=lease, at=float(_text(reply[1])))
+            return Go(lease=_text(reply[2]), at=float(_text(reply[1])))
         return Wait(seconds=float(_text(reply[1])), reason=_text(reply[2]))
 
     def release(self, lease: str) -> None:

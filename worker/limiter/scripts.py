@@ -49,8 +49,12 @@ end
 #   ARGV[4] lease_seconds  a new lease lives until now + lease_seconds
 #   ARGV[5] lease id       member stored in both sets when granted
 #   ARGV[6] in-flight retry cap, seconds (suggested wait when the cap is reached)
-# Returns {1, now} when granted, else {0, seconds, reason} with the longest wait
-# among the blocking conditions ("paused" | "in_flight" | "rate"); seconds > 0.
+#   ARGV[7] held lease id, or '' — a caller already holding a live lease (a loading
+#           model that keeps its slot) needs only a rate grant: the cap is skipped and
+#           the held lease is extended instead of a new one being taken
+# Returns {1, now, lease} when granted (lease = the held one if it was live, else
+# ARGV[5]), else {0, seconds, reason} with the longest wait among the blocking
+# conditions ("paused" | "in_flight" | "rate"); seconds > 0.
 ACQUIRE = (
     _PRELUDE
     + """
@@ -71,7 +75,8 @@ end
 -- A lease whose expiry has passed belongs to a dead holder: its slot comes back.
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
 local live = redis.call('ZCARD', KEYS[2])
-if live >= max_in_flight then
+local holding = ARGV[7] ~= '' and redis.call('ZSCORE', KEYS[2], ARGV[7]) ~= false
+if not holding and live >= max_in_flight then
     -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go.
     local freeing = redis.call('ZRANGE', KEYS[2], live - max_in_flight, live - max_in_flight,
                                'WITHSCORES')
@@ -99,11 +104,14 @@ if wait > 0 then
 end
 
 redis.call('ZADD', KEYS[1], fmt(now), lease)
+if holding then
+    lease = ARGV[7]
+end
 redis.call('ZADD', KEYS[2], fmt(now + lease_seconds), lease)
 pexpire_at_least(KEYS[1], window)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
-return {1, fmt(now)}
+return {1, fmt(now), lease}
 """
 )
 
