@@ -58,11 +58,19 @@ def warmup_batch(
     self: Task[Any, Any], model_ids: list[str], callback_url: str | None = None
 ) -> str:
     """Start warming ``model_ids``; return the batch id (also the id of its summary result)."""
+    return launch_batch(model_ids, callback_url, request_id=self.request.id or uuid.uuid4().hex)
+
+
+def launch_batch(model_ids: object, callback_url: object, *, request_id: str) -> str:
+    """Check, record and start a batch; the same ``request_id`` never starts two batches.
+
+    Raises ``InvalidBatch`` (nothing enqueued) for a bad request.
+    """
     ids = check_batch(model_ids, callback_url, max_batch=settings.max_batch)
+    url = callback_url if isinstance(callback_url, str) else None
     ledger = producer_ledger()
-    batch_id = batch_id_for(self.request.id or uuid.uuid4().hex)
-    now = time.time()
-    created = ledger.create(batch_id, ids, now=now, callback_url=callback_url)
+    batch_id = batch_id_for(request_id)
+    created = ledger.create(batch_id, ids, now=time.time(), callback_url=url)
     if not created and ledger.meta(batch_id).get("launched") == "1":
         return batch_id  # this request ran before and launched its batch
     header = [
