@@ -44,3 +44,9 @@ def test_fifty_models_two_workers_stay_within_the_global_limits(
     assert max(seen["peak_concurrency_per_key"].values()) <= 3
     assert seen["reloads_started"] == dict.fromkeys(models, 1)
     assert seen["rate_limited"] == 0
+    calls_per_model = seen["calls_total"] / len(models)
+    ideal = seen["calls_total"] / 10 + 2.0  # calls / rate + one reload time
+    print(
+        f"\n50 models: {calls_per_model:.2f} calls/model, batch {summary['duration_s']:.1f} s, "
+        f"ideal {ideal:.1f} s, ratio {summary['duration_s'] / ideal:.2f}"
+    )

@@ -1,0 +1,58 @@
+"""The Celery configuration follows design rule 7 and never carries the API key."""
+
+from __future__ import annotations
+
+from worker.celery import app, celery_config
+from worker.settings import Settings
+
+
+def test_nothing_is_lost_when_a_worker_dies() -> None:
+    config = celery_config(Settings.from_env({}))
+
+    assert config["task_acks_late"] is True
+    assert config["task_reject_on_worker_lost"] is True
+    assert config["worker_prefetch_multiplier"] == 1
+
+
+def test_visibility_timeout_outlasts_every_countdown() -> None:
+    settings = Settings.from_env({"RELOAD_WARM_SECONDS": "300", "RELOAD_BACKOFF_MAX_SECONDS": "90"})
+    config = celery_config(settings)
+
+    timeout = config["broker_transport_options"]["visibility_timeout"]
+    assert timeout > settings.longest_countdown >= 300
+    assert config["result_backend_transport_options"]["visibility_timeout"] == timeout
+
+
+def test_json_only_and_events_on_for_flower() -> None:
+    config = celery_config(Settings.from_env({}))
+
+    assert config["accept_content"] == ["json"]
+    assert config["task_serializer"] == config["result_serializer"] == "json"
+    assert config["worker_send_task_events"] is True
+    assert config["task_send_sent_event"] is True
+    assert config["result_expires"].total_seconds() >= 7 * 24 * 3600
+
+
+def test_broker_and_backend_overrides() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": "redis://state:6379/2",
+            "CELERY_BROKER_URL": "amqp://guest:guest@rabbit:5672//",
+        }
+    )
+    config = celery_config(settings)
+
+    assert config["broker_url"] == "amqp://guest:guest@rabbit:5672//"
+    assert config["result_backend"] == "redis://state:6379/2"
+
+
+def test_the_api_key_is_not_in_the_configuration() -> None:
+    config = celery_config(Settings.from_env({"MODELSLAB_API_KEY": "sk-do-not-show"}))
+
+    assert "sk-do-not-show" not in repr(config)
+
+
+def test_the_contract_task_names_are_registered() -> None:
+    app.loader.import_default_modules()
+
+    assert {"reload_model", "warmup_batch"} <= set(app.tasks)
