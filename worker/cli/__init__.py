@@ -14,6 +14,7 @@ import click
 
 # command name -> "module:attribute"
 _COMMANDS = {
+    "demo": "worker.cli.demo:demo",
     "sim": "worker.cli.sim:sim",
     "status": "worker.cli.status:status",
     "warmup": "worker.cli.warmup:warmup",
