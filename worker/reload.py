@@ -143,7 +143,11 @@ class Reloader:
 
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
-        result, answered = self._call(flight, model_id, now, calls, how)
+        try:
+            result, answered = self._call(flight, model_id, now, calls, how)
+        except BaseException:
+            self.limiter.release(decision.lease)  # a bug or a lost Redis must not keep the slot
+            raise
         loading = answered or flight["accepted"] == "1" or flight["loading_seen"] == "1"
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
             # The upstream counts a loading model against the account's queue: keep its

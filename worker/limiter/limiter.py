@@ -119,6 +119,7 @@ class Limiter:
         self.calls_key = f"{base}:calls"
         self.leases_key = f"{base}:leases"
         self.pause_key = f"{base}:pause"
+        self.turns_key = f"{base}:turns"
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -143,7 +144,7 @@ class Limiter:
         reply = cast(
             "list[Any]",
             self._acquire(
-                keys=[self.calls_key, self.leases_key, self.pause_key],
+                keys=[self.calls_key, self.leases_key, self.pause_key, self.turns_key],
                 args=[
                     self.rate_count,
                     repr(self.window),

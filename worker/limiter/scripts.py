@@ -6,7 +6,7 @@ seconds as Lua doubles (microsecond resolution); they are handed to Redis and
 back to Python as ``"%.6f"`` strings, because a Lua number returned from a
 script is truncated to an integer and ``tostring`` keeps only 14 digits.
 
-The three keys of one scope (``{prefix}limiter:{scope}:...``):
+The four keys of one scope (``{prefix}limiter:{scope}:...``):
 
 ``calls``
     sorted set, member = lease id, score = grant time. Holds the grants of the
@@ -16,6 +16,9 @@ The three keys of one scope (``{prefix}limiter:{scope}:...``):
     (about ``max_in_flight`` members); PEXPIRE = the latest expiry.
 ``pause``
     string, the pause end time; PEXPIRE = that end.
+``turns``
+    string, the next turn handed to a waiting caller (see ACQUIRE); PEXPIRE =
+    that turn.
 
 An idle scope therefore leaves nothing behind, and nothing is stored per model.
 """
@@ -43,6 +46,7 @@ end
 #   KEYS[1] calls   (ZREMRANGEBYSCORE, ZCARD, ZRANGE, ZADD, PEXPIRE)
 #   KEYS[2] leases  (ZREMRANGEBYSCORE, ZCARD, ZRANGE, ZADD, PEXPIRE)
 #   KEYS[3] pause   (GET)
+#   KEYS[4] turns   (GET, SET PX) the next free turn for a waiter, per scope
 #   ARGV[1] rate_count     grants allowed per window
 #   ARGV[2] window         rate_period + skew, seconds
 #   ARGV[3] max_in_flight  live leases allowed
@@ -100,6 +104,20 @@ if used >= rate_count then
 end
 
 if wait > 0 then
+    if reason == 'rate' or reason == 'in_flight' then
+        -- Give each waiter its own turn instead of telling all of them the same moment:
+        -- turns are spaced by the rate's pace (or a share of the in-flight retry), so a
+        -- crowd of waiting tasks comes back one at a time instead of as a herd that
+        -- would all be turned away again.
+        local pace = window / rate_count
+        if reason == 'in_flight' then
+            pace = in_flight_retry / max_in_flight
+        end
+        local turn = math.max(now + wait, tonumber(redis.call('GET', KEYS[4]) or '0'))
+        local after = turn + pace
+        redis.call('SET', KEYS[4], fmt(after), 'PX', math.ceil((after - now) * 1000) + 1)
+        wait = turn - now
+    end
     return {0, fmt(math.max(wait, 0.000001)), reason}
 end
 
