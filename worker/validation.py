@@ -22,6 +22,25 @@ class InvalidModelIds(ValueError):
     """The ids (or one of them) cannot be reloaded; the message says which and why."""
 
 
+# Default_Ignorable code points that Unicode files outside category C (fillers, joiners,
+# variation selectors): they render as nothing, so two different ids would look the same.
+_IGNORABLE = frozenset(
+    [
+        0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0,
+        *range(0x180B, 0x1810),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    ]
+)  # fmt: skip
+
+
+def _invisible(char: str) -> bool:
+    """Control, format, unassigned, surrogate or private-use characters, line and paragraph
+    separators, and the invisible fillers above."""
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp") or ord(char) in _IGNORABLE
+
+
 def check_model_id(value: object, *, where: str = "model_id") -> str:
     """Return ``value`` if it is a usable model id, else raise ``InvalidModelIds``."""
     if not isinstance(value, str):
@@ -33,7 +52,7 @@ def check_model_id(value: object, *, where: str = "model_id") -> str:
     if value != value.strip():
         raise InvalidModelIds(f"{where}: leading or trailing whitespace in {value!r}")
     for position, char in enumerate(value):
-        if unicodedata.category(char)[0] == "C":
+        if _invisible(char):
             raise InvalidModelIds(
                 f"{where}: control or invisible character U+{ord(char):04X} at position {position}"
             )
