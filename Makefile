@@ -32,7 +32,12 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/reloadctl demo
 
+# Flower only with basic auth (user:password in FLOWER_BASIC_AUTH, Flower's own setting).
 flower: $(STAMP)
+	@test -n "$$FLOWER_BASIC_AUTH" || { \
+	  echo "FLOWER_BASIC_AUTH is not set: Flower runs here only with basic auth (user:password)." >&2; \
+	  echo "For example:  FLOWER_BASIC_AUTH=admin:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))') make flower" >&2; \
+	  exit 2; }
 	$(BIN)/celery -A worker flower
 
 sim: $(STAMP)
