@@ -1,0 +1,119 @@
+"""Behaviour: a task attaches to the one flight of its model, atomically.
+
+Given no flight, when a task attaches, then a flight is created with every
+field at its start value; a second task joins it; the same task attaches to it
+again; and while a warm memo exists no flight is created and the memo is returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+
+from worker import constants as c
+from worker.flight import FlightStore, Outcome
+
+NOW = 1_700_000_000.0
+TTL = 3600
+
+
+@pytest.fixture(name="redis_client")
+def redis_client_fixture() -> Iterator[fakeredis.FakeRedis]:
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(name="store")
+def store_fixture(redis_client: fakeredis.FakeRedis) -> FlightStore:
+    return FlightStore(redis_client, ttl_seconds=TTL, lock_seconds=30)
+
+
+def attach(store: FlightStore, task_id: str, new_id: str, model_id: str = "model-a") -> object:
+    return store.attach(model_id, task_id, new_id=new_id, now=NOW, deadline=NOW + 1800)
+
+
+def test_given_no_flight_when_a_task_attaches_then_a_flight_is_created_at_its_start(
+    store: FlightStore, redis_client: fakeredis.FakeRedis
+) -> None:
+    attachment = store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+
+    assert attachment.how == "created"
+    assert attachment.flight_id == "f1"
+    assert attachment.fresh is None
+    flight = store.read("model-a", "f1")
+    assert flight is not None
+    assert float(flight["started"]) == NOW
+    assert float(flight["next_at"]) == NOW
+    assert float(flight["deadline"]) == NOW + 1800
+    for field in ("calls", "errors", "polls", "accepted", "loading_seen", "timer"):
+        assert flight[field] == "0", field
+    assert flight["reason"] == ""
+    assert 0 < redis_client.ttl(c.flight_key("model-a")) <= TTL
+    assert 0 < redis_client.ttl(c.task_flight_key("task-1")) <= TTL
+
+
+def test_given_a_flight_when_another_task_attaches_then_it_joins_the_same_flight(
+    store: FlightStore,
+) -> None:
+    store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+
+    joined = store.attach("model-a", "task-2", new_id="f2", now=NOW + 5, deadline=NOW + 1805)
+
+    assert joined.how == "joined"
+    assert joined.flight_id == "f1"
+    assert store.read("model-a", "f2") is None
+    flight = store.read("model-a", "f1")
+    assert flight is not None
+    assert float(flight["deadline"]) == NOW + 1800  # the joiner does not move the deadline
+
+
+def test_given_a_task_already_attached_when_it_attaches_again_then_it_finds_its_flight(
+    store: FlightStore,
+) -> None:
+    store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+
+    again = store.attach("model-a", "task-1", new_id="f9", now=NOW + 60, deadline=NOW + 1860)
+
+    assert again.how == "attached"
+    assert again.flight_id == "f1"
+
+
+def test_given_a_warm_memo_when_a_new_task_attaches_then_the_memo_is_returned_and_no_flight(
+    store: FlightStore, redis_client: fakeredis.FakeRedis
+) -> None:
+    warm = Outcome("model-a", "warm", None, 2, "f1", NOW + 130)
+    store.finish(warm, fresh_seconds=600)
+
+    attachment = store.attach("model-a", "task-2", new_id="f2", now=NOW + 200, deadline=NOW + 2000)
+
+    assert attachment.how == "fresh"
+    assert attachment.fresh == warm
+    assert attachment.flight_id == "f1"
+    assert not redis_client.exists(c.flight_key("model-a"))
+    assert not redis_client.exists(c.task_flight_key("task-2"))
+
+
+def test_given_a_detached_task_when_it_attaches_again_then_it_starts_or_joins_anew(
+    store: FlightStore,
+) -> None:
+    store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+
+    store.detach("task-1")
+    again = store.attach("model-a", "task-1", new_id="f2", now=NOW, deadline=NOW + 1800)
+
+    assert again.how == "joined"
+    assert again.flight_id == "f1"
+
+
+def test_given_flights_of_two_models_then_they_do_not_meet(store: FlightStore) -> None:
+    a = store.attach("model-a", "task-a", new_id="fa", now=NOW, deadline=NOW + 1800)
+    b = store.attach("model-b", "task-b", new_id="fb", now=NOW, deadline=NOW + 1800)
+
+    assert (a.how, b.how) == ("created", "created")
+    assert store.read("model-a", "fb") is None
+    assert store.read("model-b", "fb") is not None

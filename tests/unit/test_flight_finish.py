@@ -1,0 +1,125 @@
+"""Behaviour: a flight ends once, with one outcome that every attached task reads.
+
+Given a flight, when it finishes, then its outcome is stored for
+``RESULT_TTL_SECONDS``, the flight and its step lock are gone, and only a warm
+outcome leaves a memo for ``fresh_seconds``. Finishing an old flight never
+removes a newer flight of the same model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+
+from worker import constants as c
+from worker.flight import FlightStore, Outcome
+
+NOW = 1_700_000_000.0
+
+
+@pytest.fixture(name="redis_client")
+def redis_client_fixture() -> Iterator[fakeredis.FakeRedis]:
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(name="store")
+def store_fixture(redis_client: fakeredis.FakeRedis) -> FlightStore:
+    return FlightStore(redis_client, ttl_seconds=3600, lock_seconds=30)
+
+
+def start(store: FlightStore, flight_id: str, task_id: str = "task-1") -> None:
+    store.attach("model-a", task_id, new_id=flight_id, now=NOW, deadline=NOW + 1800)
+
+
+def test_given_no_outcome_then_outcome_is_none(store: FlightStore) -> None:
+    start(store, "f1")
+
+    assert store.outcome("f1") is None
+
+
+def test_given_a_warm_finish_then_outcome_stored_flight_and_lock_gone_and_memo_set(
+    store: FlightStore, redis_client: fakeredis.FakeRedis
+) -> None:
+    start(store, "f1")
+    store.lock("model-a", "task-1")
+    warm = Outcome("model-a", "warm", None, 2, "f1", NOW + 125.5)
+
+    store.finish(warm, fresh_seconds=600)
+
+    assert store.outcome("f1") == warm
+    assert not redis_client.exists(c.flight_key("model-a"))
+    assert not redis_client.exists(c.step_lock_key("model-a"))
+    ttl = redis_client.ttl(c.outcome_key("f1"))
+    assert c.RESULT_TTL_SECONDS - 5 <= ttl <= c.RESULT_TTL_SECONDS
+    assert 595 <= redis_client.ttl(c.last_warm_key("model-a")) <= 600
+    memo = redis_client.get(c.last_warm_key("model-a"))
+    assert memo is not None
+    assert Outcome.from_json(memo) == warm
+
+
+@pytest.mark.parametrize(
+    ("state", "fresh_seconds"),
+    [pytest.param("failed", 600, id="failed"), pytest.param("warm", 0, id="fresh-off")],
+)
+def test_given_a_failed_finish_or_no_fresh_window_then_no_memo(
+    store: FlightStore, redis_client: fakeredis.FakeRedis, state: str, fresh_seconds: float
+) -> None:
+    start(store, "f1")
+    outcome = Outcome("model-a", state, "why", 1, "f1", NOW)  # type: ignore[arg-type]
+
+    store.finish(outcome, fresh_seconds=fresh_seconds)
+
+    assert store.outcome("f1") == outcome
+    assert not redis_client.exists(c.last_warm_key("model-a"))
+
+
+def test_given_a_newer_flight_when_an_old_flight_finishes_then_the_newer_one_stays(
+    store: FlightStore,
+) -> None:
+    start(store, "f1")
+    old = Outcome("model-a", "failed", "deadline exceeded", 1, "f1", NOW)
+    store.finish(old, fresh_seconds=0)
+    start(store, "f2", task_id="task-2")
+
+    # A late, duplicated finish of the old flight.
+    store.finish(old, fresh_seconds=0)
+
+    assert store.read("model-a", "f2") is not None
+    assert store.outcome("f2") is None
+
+
+def test_given_an_outcome_then_it_round_trips_through_json_exactly() -> None:
+    outcome = Outcome("modèle-ü", "failed", 'HTTP 404: "quoted" \\ reason', 3, "f1", NOW + 0.123)
+
+    assert Outcome.from_json(outcome.to_json()) == outcome
+    assert Outcome.from_json(outcome.to_json().encode()) == outcome
+
+
+def test_given_flight_fields_when_updated_then_read_back_as_text(store: FlightStore) -> None:
+    start(store, "f1")
+
+    store.update("model-a", next_at=repr(NOW + 1.5), reason="loading", polls=2, accepted=True)
+    first = store.count_call("model-a")
+    second = store.count_call("model-a")
+
+    flight = store.read("model-a", "f1")
+    assert flight is not None
+    assert (first, second) == (1, 2)
+    assert flight["calls"] == "2"
+    assert float(flight["next_at"]) == NOW + 1.5
+    assert flight["reason"] == "loading"
+    assert flight["polls"] == "2"
+    assert flight["accepted"] == "1"
+
+
+def test_given_a_value_redis_cannot_store_then_update_refuses_it(store: FlightStore) -> None:
+    start(store, "f1")
+
+    with pytest.raises(TypeError, match="cannot store list"):
+        store.update("model-a", reason=["not", "a", "scalar"])
