@@ -24,16 +24,26 @@ from worker.settings import ConfigError, Settings
 __all__ = ["app", "create_app", "settings"]
 
 QUEUE = "reload"
+# Seconds between sweeps that hand a dead worker's unacked messages back to the queue.
+RESTORE_SWEEP_SECONDS = 5
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours. Never holds the API key."""
     transport_options = {"visibility_timeout": int(settings.visibility_timeout) + 1}
+    # Kombu's Redis transport sweeps for messages of dead workers only every
+    # interval x throttle seconds (10 x 10 by default): a killed worker's tasks
+    # would wait up to 100 s past the visibility timeout. Sweep every few seconds.
+    broker_options = {
+        **transport_options,
+        "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
+        "unacked_restore_throttle": 1,
+    }
     return {
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": transport_options,
+        "broker_transport_options": broker_options,
         "result_backend_transport_options": transport_options,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
