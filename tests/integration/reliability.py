@@ -1,0 +1,61 @@
+"""Helpers for the reliability tests (kills, restarts, faults, secrets, bad input).
+
+Plain functions over the real system: wait for a condition, read the limiter's
+leases against Redis ``TIME``, and summarise what the simulator's ledger saw.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+LEASES_PATTERN = "reload:limiter:*:leases"
+
+
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, every: float = 0.05
+) -> None:
+    """Poll ``check`` until it is true, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def redis_now(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return float(seconds) + micros / 1e6
+
+
+def live_leases(client: redis.Redis) -> int:
+    """Concurrency leases whose expiry is still ahead of Redis ``TIME``."""
+    now = redis_now(client)
+    return sum(
+        int(client.zcount(key, f"({now}", "+inf")) for key in client.scan_iter(LEASES_PATTERN)
+    )
+
+
+def lease_expiries(client: redis.Redis) -> list[float]:
+    """Every lease's expiry (score) in every limiter's leases set."""
+    return [
+        float(score)
+        for key in client.scan_iter(LEASES_PATTERN)
+        for _, score in client.zrange(key, 0, -1, withscores=True)
+    ]
+
+
+def assert_no_lease_past_expiry(client: redis.Redis) -> None:
+    """No lease is live at the end, and none is held beyond its own expiry."""
+    now = redis_now(client)
+    held = [score for score in lease_expiries(client) if score > now]
+    assert held == [], f"leases still taken at Redis time {now}: {held}"
+
+
+def max_calls(seen: dict[str, Any]) -> int:
+    calls: dict[str, int] = seen["calls_per_model"]
+    return max(calls.values(), default=0)
