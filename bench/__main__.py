@@ -1,0 +1,151 @@
+"""``python -m bench [--quick]``: run every scenario and contender, write ``bench/results/``.
+
+Each (scenario, contender) run gets a fresh simulator with the scenario's
+settings (and, for the Celery contenders, a fresh embedded Redis); every
+process started is stopped by its pid when the run ends, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.contenders import asyncio_peer, naive_celery, project
+from bench.harness import API_KEY
+from bench.measure import RunResult, add_peer_ratios, build_row, warm_curve
+from bench.scenarios import Scenario, scenarios
+from worker.sim.process import SimulatorProcess
+
+RUNNERS: dict[str, Callable[[Scenario, SimulatorProcess, Path], RunResult]] = {
+    "project": project.run,
+    "asyncio": asyncio_peer.run,
+    "naive": naive_celery.run,
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def timeout_for(scenario: Scenario, contender: str, quick: bool) -> float:
+    """How long a run may take before it is stopped and reported as not finished."""
+    floor = 60.0 if quick else 180.0
+    return max(floor, 3.0 * scenario.ideal_s(scenario.models_for(contender)))
+
+
+def _failed_run(scenario: Scenario, contender: str, error: str) -> RunResult:
+    now = time.time()
+    return RunResult(
+        contender=contender,
+        models=scenario.models_for(contender),
+        started_at=now,
+        finished_at=None,
+        warm=0,
+        failed=0,
+        ledger={},
+        error=error,
+    )
+
+
+def notes(quick: bool) -> list[str]:
+    every = scenarios(quick)
+    naive = ", ".join(f"{s.name}: {s.naive_models}" for s in every if s.naive_models)
+    return [
+        "completion s: from the first enqueue until the contender knows every model is warm "
+        "(project: `AsyncResult(batch_id).get()` returns; asyncio: its gather returns; "
+        "naive: every task result is in).",
+        "ideal s: the physical lower bound. Rate-bound: max(2 calls per cold model / rate, "
+        "models / rate + one reload time) (the last confirmation cannot come before the last "
+        "reload call plus a reload time); queue-bound: models x reload time / queue limit. "
+        "issue ideal s: issue 6's looser wording (calls / rate, or models x reload / queue "
+        "limit, plus one reload time), which a perfect client can beat. Faults are in "
+        "neither.",
+        "violations: limits the simulator's ledger saw exceeded (calls in any 1 s window > rate, "
+        "concurrent requests > in-flight cap, queued incl. loading > queue limit); 429s listed "
+        "apart.",
+        "project and naive Celery: 2 worker processes x 4 prefork pool processes each, a fresh "
+        "embedded Redis (append-only) per run; peak RSS sums every worker process and its pool "
+        "children, sampled every 0.25 s with psutil. asyncio: one process.",
+        f"naive Celery runs fewer models because its blocking sleep makes it slow ({naive}); "
+        "its ideal and ratios are computed for its own count, and it is stopped (reported as "
+        "'did not finish') after max(60 s quick / 180 s full, 3 x its ideal).",
+        "Redis B/model (scale scenario): (peak used_memory while the batch is in flight - "
+        "used_memory before enqueue) / models; includes broker messages and results.",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, under two minutes")
+    parser.add_argument("--only", action="append", help="run only scenarios whose name has this")
+    parser.add_argument("--contender", action="append", choices=sorted(RUNNERS))
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    args = parser.parse_args(argv)
+
+    command = "python -m bench" + (" --quick" if args.quick else "")
+    machine = report.machine()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    print(f"logs in {log_dir}", file=sys.stderr)
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, list[float]]] = {}
+    ideals: dict[str, float] = {}
+    began = time.monotonic()
+    for scenario in scenarios(args.quick):
+        if args.only and not any(part in scenario.name for part in args.only):
+            continue
+        ideals[scenario.name] = scenario.ideal_s()
+        for contender in scenario.contenders:
+            if args.contender and contender not in args.contender:
+                continue
+            run_scenario = replace(scenario, timeout_s=timeout_for(scenario, contender, args.quick))
+            print(f"[{time.monotonic() - began:6.1f}s] {scenario.name} / {contender} ...",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            try:
+                with SimulatorProcess(scenario.sim_args(API_KEY)) as sim:
+                    result = RUNNERS[contender](run_scenario, sim, log_dir)
+            except Exception as exc:
+                traceback.print_exc()
+                result = _failed_run(scenario, contender, f"{type(exc).__name__}: {exc}")
+            row = build_row(scenario, result)
+            rows.append(row)
+            curves.setdefault(scenario.name, {})[contender] = warm_curve(
+                result.ledger, result.started_at
+            )
+            print(
+                f"    completion {row['completion_s']} s, ideal {row['ideal_s']} s, "
+                f"x{row['ratio_to_ideal']}, violations {row['violations']}, "
+                f"429s {row['rate_limited']}, calls/model {row['calls_per_model']}, "
+                f"RSS {row['peak_rss_mb']} MB"
+                + (f", error: {row['error']}" if row["error"] else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+        rows = add_peer_ratios(rows)
+        _write(args.out, rows, curves, ideals, machine, command, args.quick)
+    print(f"done in {time.monotonic() - began:.0f} s; results in {args.out}", file=sys.stderr)
+    print((args.out / "latest.md").read_text())
+    return 0
+
+
+def _write(
+    out: Path,
+    rows: list[dict[str, Any]],
+    curves: dict[str, dict[str, list[float]]],
+    ideals: dict[str, float],
+    machine: dict[str, str],
+    command: str,
+    quick: bool,
+) -> None:
+    report.write_json(rows, out / "latest.json")
+    markdown = report.render_markdown(rows, machine, command=command, notes=notes(quick))
+    (out / "latest.md").write_text(markdown)
+    report.write_plot(curves, ideals, out / "latest.png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Contender (a): this project, two ``celery -A worker worker`` processes of 4 pool processes.
+
+A fresh embedded Redis per run; ``warmup_batch`` is enqueued by name, the way
+another service would, and the run ends when ``AsyncResult(batch_id).get()``
+returns the summary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import redis
+from celery import Celery
+
+from bench.harness import CONCURRENCY, ledger_of, model_ids, redis_used_memory, worker_env
+from bench.measure import RunResult, Sampler
+from bench.scenarios import Scenario
+from worker.embedded_redis import EmbeddedRedis
+from worker.processes import CeleryProcess
+from worker.sim.process import SimulatorProcess
+
+__all__ = ["run"]
+
+
+def _producer(url: str) -> Celery:
+    app = Celery("bench-producer", broker=url, backend=url)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_default_queue="reload",
+        broker_connection_retry_on_startup=True,
+    )
+    return app
+
+
+def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
+    ids = model_ids(scenario.models_for("project"))
+    server = EmbeddedRedis().start()
+    workers: list[CeleryProcess] = []
+    producer: Celery | None = None
+    client = redis.Redis.from_url(server.url)
+    try:
+        env = worker_env(scenario, server.url, sim.base_url)
+        for name in ("bench-a", "bench-b"):
+            worker = CeleryProcess.worker(
+                env, name=f"{name}-{scenario.name}", log_dir=log_dir, concurrency=CONCURRENCY
+            )
+            workers.append(worker.start())
+        for worker in workers:
+            worker.wait_for_log("ready.", timeout=60)
+        producer = _producer(server.url)
+        before = redis_used_memory(client)
+        sampler = Sampler(
+            lambda: [w.pid for w in workers if w.running()],
+            (lambda: redis_used_memory(client)) if scenario.measure_redis else None,
+        )
+        finished_at: float | None = None
+        error: str | None = None
+        summary: dict[str, object] = {}
+        with sampler:
+            started_at = time.time()
+            batch_id = producer.send_task("warmup_batch", args=[ids]).get(timeout=120)
+            try:
+                summary = producer.AsyncResult(batch_id).get(timeout=scenario.timeout_s)
+                finished_at = time.time()
+            except Exception as exc:  # celery's TimeoutError among others
+                error = f"did not finish in {scenario.timeout_s:g} s ({type(exc).__name__})"
+        warm = summary.get("warm", [])
+        failed = summary.get("failed", {})
+        return RunResult(
+            contender="project",
+            models=len(ids),
+            started_at=started_at,
+            finished_at=finished_at,
+            warm=len(warm) if isinstance(warm, list) else 0,
+            failed=len(failed) if isinstance(failed, dict) else 0,
+            ledger=ledger_of(sim),
+            peak_rss_bytes=sampler.peak_rss,
+            redis_before_bytes=before if scenario.measure_redis else None,
+            redis_peak_bytes=sampler.peak_redis if scenario.measure_redis else None,
+            processes=f"2 workers x {CONCURRENCY} prefork",
+            error=error,
+            extra={"summary_duration_s": summary.get("duration_s")},
+        )
+    finally:
+        if producer is not None:
+            producer.close()
+        for worker in workers:
+            worker.terminate(timeout=15)
+        client.close()
+        server.close()

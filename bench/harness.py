@@ -1,0 +1,55 @@
+"""Shared plumbing of the contenders: model ids, the simulator's ledger, environments."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from bench.scenarios import Scenario
+from worker.sim.process import SimulatorProcess
+
+__all__ = ["API_KEY", "ROOT", "ledger_of", "model_ids", "redis_used_memory", "worker_env"]
+
+API_KEY = "bench-key-0123456789abcdef"
+ROOT = Path(__file__).resolve().parents[1]
+CONCURRENCY = 4  # pool processes per Celery worker; two workers per contender
+
+
+def model_ids(count: int, prefix: str = "m") -> list[str]:
+    return [f"{prefix}-{i:05d}" for i in range(count)]
+
+
+def ledger_of(sim: SimulatorProcess) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{sim.base_url}/_sim/ledger", timeout=30).json()
+    return data
+
+
+def redis_used_memory(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def worker_env(scenario: Scenario, redis_url: str, sim_url: str) -> dict[str, str]:
+    """The project's worker environment for a scenario: its limits, and nothing else."""
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "PYTHONUNBUFFERED": "1",
+        "REDIS_URL": redis_url,
+        "MODELSLAB_API_KEY": API_KEY,
+        "MODELSLAB_BASE_URL": sim_url,
+        "RELOAD_RATE_LIMIT": f"{scenario.rate}/s",
+        "RELOAD_MAX_IN_FLIGHT": str(scenario.in_flight),
+        "RELOAD_WARM_SECONDS": f"{scenario.reload_s:g}",
+        "RELOAD_DEADLINE_SECONDS": str(int(scenario.timeout_s * 2)),
+        "RELOAD_BACKOFF_BASE_SECONDS": "0.5",
+        "RELOAD_BACKOFF_MAX_SECONDS": "10",
+        "RELOAD_CONNECT_TIMEOUT": "2",
+        "RELOAD_READ_TIMEOUT": "10",
+        "RELOAD_BATCH_GRACE_SECONDS": "30",
+    }
+    env.update(scenario.extra_env)
+    return env

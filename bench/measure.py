@@ -1,0 +1,184 @@
+"""What a run measured, and how a result row is built from it.
+
+A contender returns a :class:`RunResult`: its own start and end times (unix
+seconds), how many models it finished, the simulator's ledger read after the
+run, and the samplers' peaks. :func:`build_row` turns that into one row of
+``latest.json``; it is pure, and unit-tested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from bench.scenarios import Scenario
+
+__all__ = ["RunResult", "Sampler", "build_row", "violations_of", "warm_curve"]
+
+
+@dataclass
+class RunResult:
+    contender: str
+    models: int
+    started_at: float  # unix time of the first enqueue
+    finished_at: float | None  # unix time the contender knew every model warm; None: timed out
+    warm: int  # models the contender reported warm
+    failed: int
+    ledger: Mapping[str, Any]
+    peak_rss_bytes: int = 0
+    redis_before_bytes: int | None = None
+    redis_peak_bytes: int | None = None
+    processes: str = ""
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def violations_of(scenario: Scenario, ledger: Mapping[str, Any]) -> dict[str, int]:
+    """Each account limit the upstream saw exceeded, with the observed peak."""
+    found: dict[str, int] = {}
+    per_second = int(ledger.get("max_calls_in_any_second", 0))
+    if per_second > scenario.rate:
+        found["calls_in_one_second"] = per_second
+    concurrency = max(ledger.get("peak_concurrency_per_key", {}).values(), default=0)
+    if concurrency > scenario.in_flight:
+        found["concurrent_requests"] = int(concurrency)
+    if scenario.loading_counts:
+        queued = max(ledger.get("peak_queued_per_key", {}).values(), default=0)
+        limit = scenario.queue_limit or scenario.in_flight
+        if queued > limit:
+            found["queued_requests"] = int(queued)
+    return found
+
+
+def warm_curve(ledger: Mapping[str, Any], started_at: float) -> list[float]:
+    """Seconds after ``started_at`` at which each model became warm (sorted), from the ledger."""
+    return sorted(max(0.0, t - started_at) for t in ledger.get("warm_at", {}).values())
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def build_row(scenario: Scenario, run: RunResult) -> dict[str, Any]:
+    """One row of ``latest.json`` (ratio_to_asyncio is filled in by :func:`add_peer_ratios`)."""
+    ledger = run.ledger
+    calls_total = int(ledger.get("calls_total", 0))
+    completion = None if run.finished_at is None else run.finished_at - run.started_at
+    ideal = scenario.ideal_s(run.models)
+    issue_ideal = scenario.issue_ideal_s(run.models)
+    first_call = ledger.get("first_call_at")
+    last_call = ledger.get("last_call_at")
+    curve = warm_curve(ledger, run.started_at)
+    broken = violations_of(scenario, ledger)
+    row: dict[str, Any] = {
+        "scenario": scenario.name,
+        "contender": run.contender,
+        "models": run.models,
+        "completed": run.finished_at is not None and run.error is None,
+        "completion_s": _round(completion),
+        "ideal_s": _round(ideal),
+        "ratio_to_ideal": _round(completion / ideal if completion and ideal else None, 3),
+        "ratio_to_asyncio": None,
+        "issue_ideal_s": _round(issue_ideal),
+        "ratio_to_issue_ideal": _round(
+            completion / issue_ideal if completion and issue_ideal else None, 3
+        ),
+        "first_call_s": _round(first_call - run.started_at if first_call else None),
+        "last_call_s": _round(last_call - run.started_at if last_call else None),
+        "last_warm_s": _round(curve[-1] if curve else None),
+        "warm": run.warm,
+        "failed": run.failed,
+        "violations": len(broken),
+        "violation_detail": broken,
+        "rate_limited": int(ledger.get("rate_limited", 0)),
+        "max_calls_in_any_second": int(ledger.get("max_calls_in_any_second", 0)),
+        "peak_concurrency": max(ledger.get("peak_concurrency_per_key", {}).values(), default=0),
+        "peak_queued": max(ledger.get("peak_queued_per_key", {}).values(), default=0),
+        "calls_total": calls_total,
+        "calls_per_model": _round(calls_total / run.models if run.models else None, 3),
+        "reloads_started": sum(ledger.get("reloads_started", {}).values()),
+        "faults_injected": sum(ledger.get("faults", {}).values()),
+        "peak_rss_mb": _round(run.peak_rss_bytes / 2**20, 1),
+        "processes": run.processes,
+        "redis_bytes_per_model": None,
+        "error": run.error,
+    }
+    if run.redis_before_bytes is not None and run.redis_peak_bytes is not None and run.models:
+        grown = run.redis_peak_bytes - run.redis_before_bytes
+        row["redis_used_before_mb"] = _round(run.redis_before_bytes / 2**20, 2)
+        row["redis_used_peak_mb"] = _round(run.redis_peak_bytes / 2**20, 2)
+        row["redis_bytes_per_model"] = round(grown / run.models)
+    row.update(run.extra)
+    return row
+
+
+def add_peer_ratios(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill ``ratio_to_asyncio``: completion over the asyncio peer's, same scenario and count."""
+    rows = list(rows)
+    peers = {
+        (r["scenario"], r["models"]): r["completion_s"]
+        for r in rows
+        if r["contender"] == "asyncio" and r["completion_s"]
+    }
+    for row in rows:
+        peer = peers.get((row["scenario"], row["models"]))
+        if peer and row["completion_s"]:
+            row["ratio_to_asyncio"] = round(row["completion_s"] / peer, 3)
+    return rows
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+class Sampler:
+    """Samples every ``interval`` s, in a thread, the RSS of process trees and Redis memory."""
+
+    def __init__(
+        self,
+        pids: Callable[[], list[int]],
+        redis_memory: Callable[[], int] | None = None,
+        interval: float = 0.25,
+    ) -> None:
+        self._pids = pids
+        self._redis_memory = redis_memory
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.peak_rss = 0
+        self.peak_redis = 0
+
+    def _sample(self) -> None:
+        rss = sum(_tree_rss(pid) for pid in self._pids())
+        self.peak_rss = max(self.peak_rss, rss)
+        if self._redis_memory is not None:
+            with contextlib.suppress(Exception):
+                self.peak_redis = max(self.peak_redis, self._redis_memory())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()

@@ -1,0 +1,137 @@
+"""Rendering the results: ``latest.json`` (the rows), ``latest.md`` (a table), ``latest.png``."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["machine", "render_markdown", "write_json", "write_plot"]
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("scenario", "scenario"),
+    ("contender", "contender"),
+    ("models", "models"),
+    ("completion_s", "completion s"),
+    ("ideal_s", "ideal s"),
+    ("ratio_to_ideal", "x ideal"),
+    ("ratio_to_asyncio", "x asyncio"),
+    ("issue_ideal_s", "issue ideal s"),
+    ("ratio_to_issue_ideal", "x issue ideal"),
+    ("violations", "violations"),
+    ("rate_limited", "429s"),
+    ("max_calls_in_any_second", "max calls/s"),
+    ("peak_concurrency", "peak in flight"),
+    ("peak_queued", "peak queued"),
+    ("calls_per_model", "calls/model"),
+    ("peak_rss_mb", "peak RSS MB"),
+    ("redis_bytes_per_model", "Redis B/model"),
+)
+
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        redis_version = subprocess.run(
+            ["redis-server", "--version"], capture_output=True, text=True, check=False
+        ).stdout.split()[2]
+    except (OSError, IndexError):
+        redis_version = "unknown"
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "redis": redis_version,
+        "load_average_at_start": " ".join(f"{x:.2f}" for x in load),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _completion(row: Mapping[str, Any]) -> str:
+    if row.get("completed"):
+        return _cell(row.get("completion_s"))
+    reason = row.get("error") or "did not finish"
+    return f"{reason} ({row.get('warm', 0)}/{row.get('models')} warm)"
+
+
+def render_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    machine_info: Mapping[str, str],
+    *,
+    command: str,
+    notes: Sequence[str] = (),
+) -> str:
+    """The results table with the machine it ran on, as Markdown."""
+    header = "| " + " | ".join(title for _, title in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    lines = [f"Command: `{command}`", "", header, rule]
+    for row in rows:
+        cells = [
+            _completion(row) if key == "completion_s" else _cell(row.get(key)) for key, _ in COLUMNS
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Machine: " + ", ".join(f"{key} {value}" for key, value in machine_info.items()) + ".",
+    ]
+    if notes:
+        lines += ["", *[f"- {note}" for note in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def write_json(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(list(rows), indent=2) + "\n")
+
+
+def write_plot(
+    curves: Mapping[str, Mapping[str, Sequence[float]]],
+    ideals: Mapping[str, float],
+    path: Path,
+) -> None:
+    """Models warm over time (from the simulator's ``warm_at``), one subplot per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(curves)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        for contender, times in curves[name].items():
+            if times:
+                ax.step(list(times), range(1, len(times) + 1), where="post", label=contender)
+        if name in ideals:
+            ax.axvline(ideals[name], color="grey", linestyle="--", linewidth=1, label="ideal")
+        ax.set_title(name)
+        ax.set_xlabel("seconds since first enqueue")
+        ax.set_ylabel("models warm")
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
