@@ -30,7 +30,7 @@ def error_delay(
     rng: random.Random | None = None,
 ) -> float:
     """Seconds before attempt ``errors + 1`` after ``errors`` consecutive failures."""
-    ceiling = min(cap, base * 2 ** max(0, errors - 1))
+    ceiling = min(cap, base * 2.0 ** min(max(0, errors - 1), 64))  # no overflow on long streaks
     delay = (rng or random).uniform(0.0, ceiling)
     if retry_after is not None:
         delay = max(delay, retry_after * _LATE_FACTOR + _LATE_SECONDS)
@@ -47,7 +47,7 @@ def poll_delay(eta: float | None, polls: int, *, warm_seconds: float) -> float:
     low, high = warm_seconds / 20, warm_seconds
     if eta is not None and eta > 0:
         return min(high, max(low, eta)) * _LATE_FACTOR + _LATE_SECONDS
-    grown = (warm_seconds / 8) * 1.5 ** max(0, polls - 1)
+    grown = (warm_seconds / 8) * 1.5 ** min(max(0, polls - 1), 64)
     return min(warm_seconds / 2, grown) + _LATE_SECONDS
 
 

@@ -152,7 +152,9 @@ class Reloader:
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
             # The upstream counts a loading model against the account's queue: keep its
             # slot until the next check (and the call it makes) is over.
-            self.limiter.renew(decision.lease, result.seconds + self._call_seconds)
+            next_step = self.flights.read(model_id, flight["id"])
+            due_in = float(next_step["next_at"]) - now if next_step else result.seconds
+            self.limiter.renew(decision.lease, max(due_in, result.seconds) + self._call_seconds)
             self.flights.update(model_id, lease=decision.lease)
         else:
             self.limiter.release(decision.lease)
@@ -172,7 +174,10 @@ class Reloader:
             return self._finish(flight, model_id, "failed", exc.reason, calls, how), False
         except RateLimited as exc:
             pause = exc.retry_after or backoff.error_delay(
-                1, base=self.settings.backoff_base_seconds, cap=self.settings.backoff_max_seconds
+                1,
+                base=self.settings.backoff_base_seconds,
+                cap=self.settings.backoff_max_seconds,
+                rng=self.rng,
             )
             self.limiter.pause(pause)
             delay = backoff.error_delay(

@@ -121,7 +121,13 @@ class Settings:
         The broker's visibility timeout is derived from it: a message held by a
         worker for a countdown must not be handed to another worker meanwhile.
         """
-        return max(self.backoff_max_seconds, self.warm_seconds, self.rate.period, 1.0)
+        return max(
+            self.backoff_max_seconds,
+            self.warm_seconds,
+            self.rate.period,
+            self.batch_grace_seconds,
+            1.0,
+        )
 
     @property
     def visibility_timeout(self) -> float:
@@ -304,7 +310,10 @@ def _http_url(value: str) -> str:
 @_expects("a Redis URL such as 'redis://localhost:6379/0'")
 def _redis_url(value: str) -> str:
     parts = urlsplit(value)
-    if parts.scheme not in {"redis", "rediss", "unix"} or not (parts.netloc or parts.path):
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ValueError(value)
+    elif parts.scheme not in {"redis", "rediss"} or not parts.netloc:
         raise ValueError(value)
     return value
 

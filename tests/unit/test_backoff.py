@@ -59,14 +59,6 @@ def test_given_the_same_seed_then_the_same_delays() -> None:
     assert first == second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: worker/backoff.py error_delay computes base * 2 ** (errors - 1) before "
-        "min(cap, ...): for errors >= 1025 the int power cannot convert to float "
-        "(OverflowError) instead of giving the cap"
-    ),
-)
 def test_given_a_very_long_error_streak_then_the_ceiling_stays_the_cap() -> None:
     delay = backoff.error_delay(1100, base=BASE, cap=CAP, rng=random.Random(0))
 
@@ -110,13 +102,6 @@ def test_given_no_usable_eta_then_the_interval_grows_from_an_eighth_to_a_half(
     assert max(delays) <= WARM / 2 + 0.1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: worker/backoff.py poll_delay computes 1.5 ** (polls - 1) before capping: "
-        "after ~1750 'processing' answers without eta it raises OverflowError"
-    ),
-)
 def test_given_a_very_long_load_without_eta_then_the_interval_stays_capped() -> None:
     delay = backoff.poll_delay(None, 2000, warm_seconds=1.0)
 

@@ -120,15 +120,6 @@ def test_given_the_same_errors_without_a_processing_answer_between_then_the_mode
     assert final.outcome.upstream_calls == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason=(
-        "BUG: worker/backoff.py poll_delay overflows (1.5 ** (polls - 1)) after ~1750 "
-        "'processing' answers without eta; with RELOAD_WARM_SECONDS=1 that is ~16 minutes, "
-        "inside the default 30-minute deadline, so the task crashes instead of waiting"
-    ),
-)
 def test_given_a_short_warm_time_and_a_load_that_never_ends_then_the_deadline_fails_it(
     rig: Rig,
 ) -> None:

@@ -106,15 +106,6 @@ def test_given_the_setting_is_off_then_the_slot_is_given_back_after_the_call(rig
     assert rig.upstream.calls_for("model-b") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: worker/reload.py _step renews the held lease for result.seconds + call time; "
-        "result.seconds is the countdown capped at longest_countdown, not the time to the "
-        "flight's next step, so a long wait (429 retry_after, or after_accept with a large "
-        "RELOAD_WARM_SECONDS) lets the slot lapse while the model is still loading"
-    ),
-)
 def test_given_a_held_slot_when_a_429_asks_for_a_long_wait_then_the_slot_outlives_the_wait(
     rig: Rig,
 ) -> None:

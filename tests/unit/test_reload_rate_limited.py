@@ -88,14 +88,6 @@ def test_given_a_429_without_retry_after_then_the_key_is_still_paused(rig: Rig) 
     assert step.seconds >= rig.limiter.pauses[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: worker/reload.py (RateLimited branch of _call) draws the pause for a 429 "
-        "without retry_after with backoff.error_delay(1, ...) and no rng=self.rng, so it "
-        "comes from the global random module, not the Reloader's injected rng"
-    ),
-)
 def test_given_the_same_rng_seed_then_a_429_without_retry_after_pauses_for_the_same_time(
     rig: Rig,
 ) -> None:

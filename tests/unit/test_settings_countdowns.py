@@ -48,14 +48,6 @@ def test_given_env_settings_then_the_same_holds() -> None:
     assert settings.visibility_timeout > 300.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: worker/settings.py Settings.longest_countdown ignores batch_grace_seconds, "
-        "yet tasks/batch.py schedules batch_backstop with countdown=batch_grace_seconds, so "
-        "RELOAD_BATCH_GRACE_SECONDS above the visibility timeout gets the message redelivered"
-    ),
-)
 def test_given_a_long_batch_grace_then_the_visibility_timeout_still_covers_it() -> None:
     settings = Settings.from_env({"RELOAD_BATCH_GRACE_SECONDS": "600"})
 

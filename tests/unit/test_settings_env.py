@@ -166,14 +166,6 @@ def test_given_several_bad_values_then_the_first_read_is_reported() -> None:
         Settings.from_env({"REDIS_URL": "nope", "RELOAD_MAX_IN_FLIGHT": "0"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: worker/settings.py _redis_url accepts a redis:/rediss: URL without '//' "
-        "(it checks `netloc or path`, meant for unix:); redis-py refuses it later and kombu "
-        "reads a garbage host from it, so the error does not name the variable"
-    ),
-)
 @pytest.mark.parametrize("typo", ["redis:localhost:6379/0", "rediss:cache.internal/1"])
 def test_given_a_redis_url_missing_its_slashes_then_refused_at_start(typo: str) -> None:
     with pytest.raises(ConfigError, match=r"^REDIS_URL="):
