@@ -53,7 +53,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "result_expires": timedelta(seconds=RESULT_TTL_SECONDS),
-        "result_extended": True,
+        "result_extended": False,  # results hold the return value only: less Redis per model
         "task_track_started": True,
         "task_send_sent_event": True,
         "worker_send_task_events": True,
