@@ -44,9 +44,10 @@ def step_lock_key(model_id: str) -> str:
     return f"{KEY_PREFIX}steplock:{model_id}"
 
 
-def task_flight_key(task_id: str) -> str:
-    """String: the flight a task is attached to."""
-    return f"{KEY_PREFIX}task:{task_id}"
+def task_flight_key(task_id: str, model_id: str) -> str:
+    """String: the flight a task is attached to (keyed by model too: a reused task id
+    for another model must not find this model's flight)."""
+    return f"{KEY_PREFIX}task:{task_id}:{model_id}"
 
 
 def outcome_key(flight_id: str) -> str:

@@ -118,7 +118,11 @@ class FlightStore:
     def attach(
         self, model_id: str, task_id: str, *, new_id: str, now: float, deadline: float
     ) -> Attachment:
-        keys = [c.task_flight_key(task_id), c.flight_key(model_id), c.last_warm_key(model_id)]
+        keys = [
+            c.task_flight_key(task_id, model_id),
+            c.flight_key(model_id),
+            c.last_warm_key(model_id),
+        ]
         how, value = self._attach(keys=keys, args=[new_id, repr(now), repr(deadline), self._ttl])
         how, value = _text(how), _text(value)
         if how == "fresh":
@@ -127,8 +131,8 @@ class FlightStore:
         assert how in ("attached", "joined", "created")
         return Attachment(how, value)  # type: ignore[arg-type]
 
-    def detach(self, task_id: str) -> None:
-        self._redis.delete(c.task_flight_key(task_id))
+    def detach(self, task_id: str, model_id: str) -> None:
+        self._redis.delete(c.task_flight_key(task_id, model_id))
 
     def outcome(self, flight_id: str) -> Outcome | None:
         raw = self._redis.get(c.outcome_key(flight_id))

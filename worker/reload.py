@@ -104,7 +104,7 @@ class Reloader:
         if flight is None:
             # The flight vanished without an outcome (its TTL ran out, or Redis lost it):
             # start a new one on the next run rather than wait forever.
-            self.flights.detach(task_id)
+            self.flights.detach(task_id, model_id)
             return Later(0.0, "flight lost; starting a new one", "waiting")
         due_in = float(flight["next_at"]) - now
         if due_in > 0:
@@ -125,7 +125,7 @@ class Reloader:
             outcome = self.flights.outcome(flight_id)
             if outcome is not None:
                 return Final(outcome, how)
-            self.flights.detach(task_id)
+            self.flights.detach(task_id, model_id)
             return Later(0.0, "flight lost; starting a new one", "waiting")
         now = self.clock()
         calls = int(flight["calls"])

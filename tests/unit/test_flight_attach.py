@@ -54,7 +54,7 @@ def test_given_no_flight_when_a_task_attaches_then_a_flight_is_created_at_its_st
         assert flight[field] == "0", field
     assert flight["reason"] == ""
     assert 0 < redis_client.ttl(c.flight_key("model-a")) <= TTL
-    assert 0 < redis_client.ttl(c.task_flight_key("task-1")) <= TTL
+    assert 0 < redis_client.ttl(c.task_flight_key("task-1", "model-a")) <= TTL
 
 
 def test_given_a_flight_when_another_task_attaches_then_it_joins_the_same_flight(
@@ -95,7 +95,7 @@ def test_given_a_warm_memo_when_a_new_task_attaches_then_the_memo_is_returned_an
     assert attachment.fresh == warm
     assert attachment.flight_id == "f1"
     assert not redis_client.exists(c.flight_key("model-a"))
-    assert not redis_client.exists(c.task_flight_key("task-2"))
+    assert not redis_client.exists(c.task_flight_key("task-2", "model-a"))
 
 
 def test_given_a_detached_task_when_it_attaches_again_then_it_starts_or_joins_anew(
@@ -103,7 +103,7 @@ def test_given_a_detached_task_when_it_attaches_again_then_it_starts_or_joins_an
 ) -> None:
     store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
 
-    store.detach("task-1")
+    store.detach("task-1", "model-a")
     again = store.attach("model-a", "task-1", new_id="f2", now=NOW, deadline=NOW + 1800)
 
     assert again.how == "joined"
@@ -117,3 +117,14 @@ def test_given_flights_of_two_models_then_they_do_not_meet(store: FlightStore) -
     assert (a.how, b.how) == ("created", "created")
     assert store.read("model-a", "fb") is None
     assert store.read("model-b", "fb") is not None
+
+
+def test_given_a_task_id_reused_for_another_model_then_it_does_not_find_the_first_flight(
+    store: FlightStore,
+) -> None:
+    store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+
+    other = store.attach("model-b", "task-1", new_id="f2", now=NOW, deadline=NOW + 1800)
+
+    assert other.how == "created"
+    assert other.flight_id == "f2"
