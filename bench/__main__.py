@@ -54,7 +54,9 @@ def _failed_run(scenario: Scenario, contender: str, error: str) -> RunResult:
 
 def notes(quick: bool) -> list[str]:
     every = scenarios(quick)
-    naive = ", ".join(f"{s.name}: {s.naive_models}" for s in every if s.naive_models)
+    naive = ", ".join(
+        f"{s.name}: {s.naive_models}" for s in every if s.naive_models and "naive" in s.contenders
+    )
     return [
         "completion s: from the first enqueue until the contender knows every model is warm "
         "(project: `AsyncResult(batch_id).get()` returns; asyncio: its gather returns; "
