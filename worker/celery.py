@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from celery import Celery, signals
 
@@ -39,8 +40,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
         "unacked_restore_throttle": 1,
     }
+    # A Redis broker uses kombu's transport with a fix for surviving a Redis restart.
+    redis_broker = urlsplit(settings.broker_url).scheme in {"redis", "rediss"}
     return {
         "broker_url": settings.broker_url,
+        "broker_transport": "worker.broker:Transport" if redis_broker else None,
         "result_backend": settings.result_backend,
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_options,
