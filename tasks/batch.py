@@ -24,12 +24,13 @@ from typing import Any
 
 from celery import Task, chord
 
-from tasks.reload import Waiting, reload_model
+from tasks.reload import reload_model
 from worker.batch import InvalidBatch, check_batch, complete_batch
 from worker.celery import app, settings
 from worker.constants import WEBHOOK_MAX_RETRIES
 from worker.ledger import Ledger
 from worker.producer import producer_ledger
+from worker.results import Waiting
 from worker.webhook import WebhookError, post_json
 
 __all__ = [

@@ -13,19 +13,16 @@ from celery.exceptions import Retry
 from worker.celery import app
 from worker.flight import Outcome
 from worker.reload import Final
+from worker.results import Waiting
 from worker.runtime import runtime
 from worker.validation import check_model_id
 
-__all__ = ["Waiting", "reload_model"]
+__all__ = ["reload_model"]
 
 logger = logging.getLogger(__name__)
 
 # Countdown before trying again when Redis itself cannot be reached.
 _REDIS_RETRY_SECONDS = 2.0
-
-
-class Waiting(Exception):
-    """Not an error: the reason a reload task was rescheduled, as Flower shows it."""
 
 
 @app.task(name="reload_model", bind=True, max_retries=None)

@@ -45,7 +45,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.broker_url,
         "broker_transport": "worker.broker:Transport" if redis_broker else None,
-        "result_backend": settings.result_backend,
+        "result_backend": _result_backend(settings.result_backend),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_options,
         "result_backend_transport_options": transport_options,
@@ -58,7 +58,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "result_expires": timedelta(seconds=RESULT_TTL_SECONDS),
         "result_extended": False,  # results hold the return value only: less Redis per model
-        "task_track_started": True,
+        "task_track_started": False,  # STARTED is in Flower's events; not a write per wake-up
         "task_send_sent_event": True,
         "worker_send_task_events": True,
         "task_default_queue": QUEUE,
@@ -68,6 +68,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "include": ["tasks"],
     }
+
+
+def _result_backend(url: str) -> str:
+    """Redis results go through ``worker.results`` (no records for tasks that only wait)."""
+    if urlsplit(url).scheme in {"redis", "rediss"}:
+        return f"worker.results:ResultBackend+{url}"
+    return url
 
 
 def create_app(settings: Settings) -> Celery:

@@ -43,7 +43,7 @@ def test_broker_and_backend_overrides() -> None:
     config = celery_config(settings)
 
     assert config["broker_url"] == "amqp://guest:guest@rabbit:5672//"
-    assert config["result_backend"] == "redis://state:6379/2"
+    assert config["result_backend"] == "worker.results:ResultBackend+redis://state:6379/2"
 
 
 def test_the_api_key_is_not_in_the_configuration() -> None:
@@ -56,3 +56,22 @@ def test_the_contract_task_names_are_registered() -> None:
     app.loader.import_default_modules()
 
     assert {"reload_model", "warmup_batch"} <= set(app.tasks)
+
+
+def test_waiting_is_not_recorded_but_errors_are() -> None:
+    """A task that only waits leaves no RETRY record (memory per model in flight)."""
+    from celery import Celery
+
+    from worker.results import ResultBackend, Waiting
+
+    stored: list[str] = []
+
+    class Recording(ResultBackend):
+        def store_result(self, task_id: str, *args: object, **kwargs: object) -> None:
+            stored.append(task_id)
+
+    backend = Recording(app=Celery(set_as_current=False), url="redis://localhost:6379/0")
+    backend.mark_as_retry("waits", Waiting("model loading"))
+    backend.mark_as_retry("fails", RuntimeError("boom"))
+
+    assert stored == ["fails"]
