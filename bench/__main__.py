@@ -72,7 +72,9 @@ def notes(quick: bool) -> list[str]:
         "apart.",
         "project and naive Celery: 2 worker processes x 4 prefork pool processes each, a fresh "
         "embedded Redis (append-only) per run; peak RSS sums every worker process and its pool "
-        "children, sampled every 0.25 s with psutil. asyncio: one process.",
+        "children, sampled every 0.25 s with psutil; it counts pages the prefork children share "
+        "with their parent once per process, so peak PSS (shared pages split between sharers) "
+        "is given beside it. asyncio: one process.",
         f"naive Celery runs fewer models because its blocking sleep makes it slow ({naive}); "
         "its ideal and ratios are computed for its own count, and it is stopped (reported as "
         "'did not finish') after max(60 s quick / 180 s full, 3 x its ideal).",

@@ -31,6 +31,7 @@ class RunResult:
     failed: int
     ledger: Mapping[str, Any]
     peak_rss_bytes: int = 0
+    peak_pss_bytes: int = 0
     redis_before_bytes: int | None = None
     redis_peak_bytes: int | None = None
     processes: str = ""
@@ -104,6 +105,7 @@ def build_row(scenario: Scenario, run: RunResult) -> dict[str, Any]:
         "reloads_started": sum(ledger.get("reloads_started", {}).values()),
         "faults_injected": sum(ledger.get("faults", {}).values()),
         "peak_rss_mb": _round(run.peak_rss_bytes / 2**20, 1),
+        "peak_pss_mb": _round(run.peak_pss_bytes / 2**20, 1),
         "processes": run.processes,
         "redis_bytes_per_model": None,
         "error": run.error,
@@ -132,17 +134,20 @@ def add_peer_ratios(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _tree_rss(pid: int) -> int:
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """RSS and PSS (shared pages split between sharers; 0 where unsupported) of a process tree."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    total = 0
+        return 0, 0
+    rss = pss = 0
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            total += proc.memory_info().rss
-    return total
+            rss += proc.memory_info().rss
+        with contextlib.suppress(psutil.Error, AttributeError):
+            pss += getattr(proc.memory_full_info(), "pss", 0)
+    return rss, pss
 
 
 class Sampler:
@@ -160,11 +165,13 @@ class Sampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.peak_rss = 0
+        self.peak_pss = 0
         self.peak_redis = 0
 
     def _sample(self) -> None:
-        rss = sum(_tree_rss(pid) for pid in self._pids())
-        self.peak_rss = max(self.peak_rss, rss)
+        trees = [_tree_memory(pid) for pid in self._pids()]
+        self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in trees))
+        self.peak_pss = max(self.peak_pss, sum(pss for _, pss in trees))
         if self._redis_memory is not None:
             with contextlib.suppress(Exception):
                 self.peak_redis = max(self.peak_redis, self._redis_memory())

@@ -30,6 +30,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("peak_queued", "peak queued"),
     ("calls_per_model", "calls/model"),
     ("peak_rss_mb", "peak RSS MB"),
+    ("peak_pss_mb", "peak PSS MB"),
     ("redis_bytes_per_model", "Redis B/model"),
 )
 

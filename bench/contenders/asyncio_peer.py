@@ -256,6 +256,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
         failed=int(report.get("failed", 0)),
         ledger=ledger_of(sim),
         peak_rss_bytes=sampler.peak_rss,
+        peak_pss_bytes=sampler.peak_pss,
         processes="1 process (asyncio)",
         error=error or (stderr_path.read_text()[-500:] if not report else None),
     )

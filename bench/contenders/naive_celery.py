@@ -73,15 +73,19 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
                 error = f"did not finish in {scenario.timeout_s:g} s ({type(exc).__name__})"
             done = [r for r in results.results if r.ready()]
         warm = sum(1 for r in done if r.successful())
+        failed = len(done) - warm
+        # Drop the results while their backend still answers (their __del__ unsubscribes).
+        del results, done
         return RunResult(
             contender="naive",
             models=len(ids),
             started_at=started_at,
             finished_at=finished_at,
             warm=warm,
-            failed=len(done) - warm,
+            failed=failed,
             ledger=ledger_of(sim),
             peak_rss_bytes=sampler.peak_rss,
+            peak_pss_bytes=sampler.peak_pss,
             processes=f"2 workers x {CONCURRENCY} prefork",
             error=error,
         )

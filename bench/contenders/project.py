@@ -78,6 +78,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
             failed=len(failed) if isinstance(failed, dict) else 0,
             ledger=ledger_of(sim),
             peak_rss_bytes=sampler.peak_rss,
+            peak_pss_bytes=sampler.peak_pss,
             redis_before_bytes=before if scenario.measure_redis else None,
             redis_peak_bytes=sampler.peak_redis if scenario.measure_redis else None,
             processes=f"2 workers x {CONCURRENCY} prefork",
