@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -50,7 +51,7 @@ def test_redis_restart_mid_batch_workers_reconnect_and_the_batch_completes(
     producer = Celery("producer", broker=own_redis.url, backend=own_redis.url)
     producer.conf.update(task_default_queue="reload", broker_connection_retry_on_startup=True)
     try:
-        batch_id = producer.send_task("warmup_batch", args=[MODELS]).get(timeout=30)
+        batch_id = _result(producer, producer.send_task("warmup_batch", args=[MODELS]).id)
         wait_until(
             lambda: len(ledger_of(sim)["calls_per_model"]) == len(MODELS),
             timeout=30,
@@ -72,7 +73,7 @@ def test_redis_restart_mid_batch_workers_reconnect_and_the_batch_completes(
                 every=0.5,
             )
             took = time.monotonic() - restarted
-            summary = producer.AsyncResult(batch_id).get(timeout=30)
+            summary = _result(producer, batch_id)
             assert_no_lease_past_expiry(client)
         finally:
             client.close()
@@ -85,3 +86,15 @@ def test_redis_restart_mid_batch_workers_reconnect_and_the_batch_completes(
         assert seen["reloads_started"] == dict.fromkeys(MODELS, 1)
     finally:
         producer.close()
+
+
+def _result(producer: Celery, task_id: str, timeout: float = 30) -> Any:
+    """A task's result, polled (no pub/sub subscription left behind across the restart)."""
+    meta: dict[str, Any] = {}
+
+    def ready() -> bool:
+        meta.update(producer.backend.get_task_meta(task_id))
+        return meta.get("status") == "SUCCESS"
+
+    wait_until(ready, timeout=timeout, what=f"the result of {task_id}", every=0.2)
+    return meta["result"]
