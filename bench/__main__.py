@@ -78,8 +78,11 @@ def notes(quick: bool) -> list[str]:
         f"naive Celery runs fewer models because its blocking sleep makes it slow ({naive}); "
         "its ideal and ratios are computed for its own count, and it is stopped (reported as "
         "'did not finish') after max(60 s quick / 180 s full, 3 x its ideal).",
-        "Redis B/model (scale scenario): (peak used_memory while the batch is in flight - "
-        "used_memory before enqueue) / models; includes broker messages and results.",
+        "Redis B/model (scale scenario): (peak used_memory while every model is in flight, "
+        "i.e. sampled before the first model is warm - used_memory before the enqueue) / "
+        "models; it includes everything Redis holds for the batch (broker messages, chord "
+        "state, flights, batch ledger). The whole run's peak (results of finished models "
+        "included) is redis_bytes_per_model_run_peak in latest.json.",
     ]
 
 

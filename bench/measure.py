@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,15 @@ import psutil
 
 from bench.scenarios import Scenario
 
-__all__ = ["RunResult", "Sampler", "build_row", "violations_of", "warm_curve"]
+__all__ = [
+    "RunResult",
+    "Sampler",
+    "add_peer_ratios",
+    "build_row",
+    "in_flight_peak",
+    "violations_of",
+    "warm_curve",
+]
 
 
 @dataclass
@@ -34,6 +43,7 @@ class RunResult:
     peak_pss_bytes: int = 0
     redis_before_bytes: int | None = None
     redis_peak_bytes: int | None = None
+    redis_samples: list[tuple[float, int]] = field(default_factory=list)  # (unix time, bytes)
     processes: str = ""
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -59,6 +69,14 @@ def violations_of(scenario: Scenario, ledger: Mapping[str, Any]) -> dict[str, in
 def warm_curve(ledger: Mapping[str, Any], started_at: float) -> list[float]:
     """Seconds after ``started_at`` at which each model became warm (sorted), from the ledger."""
     return sorted(max(0.0, t - started_at) for t in ledger.get("warm_at", {}).values())
+
+
+def in_flight_peak(samples: Iterable[tuple[float, int]], ledger: Mapping[str, Any]) -> int | None:
+    """Peak Redis memory while every model was still in flight: samples before the first warm."""
+    warm = ledger.get("warm_at", {})
+    first_warm = min(warm.values()) if warm else None
+    during = [used for at, used in samples if first_warm is None or at < first_warm]
+    return max(during, default=None)
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -111,10 +129,14 @@ def build_row(scenario: Scenario, run: RunResult) -> dict[str, Any]:
         "error": run.error,
     }
     if run.redis_before_bytes is not None and run.redis_peak_bytes is not None and run.models:
-        grown = run.redis_peak_bytes - run.redis_before_bytes
-        row["redis_used_before_mb"] = _round(run.redis_before_bytes / 2**20, 2)
+        before = run.redis_before_bytes
+        row["redis_used_before_mb"] = _round(before / 2**20, 2)
         row["redis_used_peak_mb"] = _round(run.redis_peak_bytes / 2**20, 2)
-        row["redis_bytes_per_model"] = round(grown / run.models)
+        row["redis_bytes_per_model_run_peak"] = round((run.redis_peak_bytes - before) / run.models)
+        in_flight = in_flight_peak(run.redis_samples, ledger)
+        if in_flight is not None:
+            row["redis_used_in_flight_mb"] = _round(in_flight / 2**20, 2)
+            row["redis_bytes_per_model"] = round((in_flight - before) / run.models)
     row.update(run.extra)
     return row
 
@@ -167,6 +189,7 @@ class Sampler:
         self.peak_rss = 0
         self.peak_pss = 0
         self.peak_redis = 0
+        self.redis_samples: list[tuple[float, int]] = []
 
     def _sample(self) -> None:
         trees = [_tree_memory(pid) for pid in self._pids()]
@@ -174,7 +197,9 @@ class Sampler:
         self.peak_pss = max(self.peak_pss, sum(pss for _, pss in trees))
         if self._redis_memory is not None:
             with contextlib.suppress(Exception):
-                self.peak_redis = max(self.peak_redis, self._redis_memory())
+                used = self._redis_memory()
+                self.redis_samples.append((time.time(), used))
+                self.peak_redis = max(self.peak_redis, used)
 
     def _run(self) -> None:
         while not self._stop.is_set():

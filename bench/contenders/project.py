@@ -81,6 +81,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
             peak_pss_bytes=sampler.peak_pss,
             redis_before_bytes=before if scenario.measure_redis else None,
             redis_peak_bytes=sampler.peak_redis if scenario.measure_redis else None,
+            redis_samples=sampler.redis_samples,
             processes=f"2 workers x {CONCURRENCY} prefork",
             error=error,
             extra={"summary_duration_s": summary.get("duration_s")},

@@ -90,9 +90,16 @@ def test_a_run_that_timed_out_has_no_completion_and_says_why() -> None:
     assert row["error"] == "did not finish in 60 s"
 
 
-def test_redis_bytes_per_model_is_growth_over_models() -> None:
-    row = build_row(RATE, run(redis_before_bytes=1_000_000, redis_peak_bytes=1_150_000))
+def test_redis_bytes_per_model_is_growth_while_all_are_in_flight_over_models() -> None:
+    # Given samples before the first model is warm (1003.2) and a bigger one after it,
+    samples = [(1001.0, 1_100_000), (1003.0, 1_150_000), (1004.0, 1_400_000)]
+    row = build_row(
+        RATE,
+        run(redis_before_bytes=1_000_000, redis_peak_bytes=1_400_000, redis_samples=samples),
+    )
+    # then per model in flight counts only the samples before the first warm model.
     assert row["redis_bytes_per_model"] == 1500
+    assert row["redis_bytes_per_model_run_peak"] == 4000
 
 
 def test_ratio_to_asyncio_compares_the_same_scenario_and_count() -> None:
