@@ -144,7 +144,7 @@ class Reloader:
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
         try:
-            result, answered = self._call(flight, model_id, now, calls, how)
+            result, answered = self._call(flight, model_id, now, calls, how, decision.grant)
         except BaseException:
             self.limiter.release(decision.lease)  # a bug or a lost Redis must not keep the slot
             raise
@@ -165,10 +165,11 @@ class Reloader:
         return self.settings.connect_timeout + self.settings.read_timeout + 5.0
 
     def _call(
-        self, flight: dict[str, str], model_id: str, now: float, calls: int, how: str
+        self, flight: dict[str, str], model_id: str, now: float, calls: int, how: str, grant: str
     ) -> tuple[Final | Later, bool]:
         """Make the call and decide; the flag says whether the upstream accepted or is loading."""
         try:
+            self.limiter.started(grant)
             answer = self.upstream.reload(model_id)
         except PermanentError as exc:
             return self._finish(flight, model_id, "failed", exc.reason, calls, how), False

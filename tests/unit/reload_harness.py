@@ -120,6 +120,7 @@ class StubLimiter:
         self.pauses: list[float] = []
         self.leases: set[str] = set()
         self.granted = 0
+        self.started_grants: list[str] = []
 
     def acquire(self, *, hold: str | None = None) -> Go | Wait:
         left = self.paused_until - self.clock()
@@ -128,7 +129,10 @@ class StubLimiter:
         lease = hold if hold in self.leases else uuid.uuid4().hex
         self.leases.add(lease)
         self.granted += 1
-        return Go(lease=lease, at=self.clock())
+        return Go(lease=lease, at=self.clock(), grant=f"grant-{self.granted}")
+
+    def started(self, grant: str) -> None:
+        self.started_grants.append(grant)
 
     def release(self, lease: str) -> None:
         self.leases.discard(lease)

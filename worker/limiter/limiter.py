@@ -64,6 +64,7 @@ class Go:
 
     lease: str  # lease id to release/renew
     at: float  # Redis TIME (seconds) when the call was granted
+    grant: str = ""  # the grant's id in the rate window, for ``started``
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Limiter:
         self._renew = redis.register_script(scripts.RENEW)
         self._pause = redis.register_script(scripts.PAUSE)
         self._in_flight = redis.register_script(scripts.IN_FLIGHT)
+        self._started = redis.register_script(scripts.STARTED)
         self._paused_for = redis.register_script(scripts.PAUSED_FOR)
 
     @property
@@ -157,8 +159,13 @@ class Limiter:
             ),
         )
         if int(reply[0]) == 1:
-            return Go(lease=_text(reply[2]), at=float(_text(reply[1])))
+            return Go(lease=_text(reply[2]), at=float(_text(reply[1])), grant=_text(reply[3]))
         return Wait(seconds=float(_text(reply[1])), reason=_text(reply[2]))
+
+    def started(self, grant: str) -> None:
+        """Count the grant from now, when its request is really sent (see ``STARTED``)."""
+        if grant:
+            self._started(keys=[self.calls_key], args=[grant, repr(self.window)])
 
     def release(self, lease: str) -> None:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.

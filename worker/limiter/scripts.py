@@ -25,7 +25,7 @@ An idle scope therefore leaves nothing behind, and nothing is stored per model.
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "IN_FLIGHT", "PAUSE", "PAUSED_FOR", "RENEW"]
+__all__ = ["ACQUIRE", "IN_FLIGHT", "PAUSE", "PAUSED_FOR", "RENEW", "STARTED"]
 
 # The helpers every script starts with: the Redis clock as float seconds, a float
 # as a "%.6f" string, and a PEXPIRE that is never 0 ms (PEXPIRE 0 deletes the key).
@@ -56,9 +56,10 @@ end
 #   ARGV[7] held lease id, or '' — a caller already holding a live lease (a loading
 #           model that keeps its slot) needs only a rate grant: the cap is skipped and
 #           the held lease is extended instead of a new one being taken
-# Returns {1, now, lease} when granted (lease = the held one if it was live, else
-# ARGV[5]), else {0, seconds, reason} with the longest wait among the blocking
-# conditions ("paused" | "in_flight" | "rate"); seconds > 0.
+# Returns {1, now, lease, grant} when granted (lease = the held one if it was live,
+# else ARGV[5]; grant = ARGV[5], the grant's member in the calls set), else
+# {0, seconds, reason} with the longest wait among the blocking conditions
+# ("paused" | "in_flight" | "rate"); seconds > 0.
 ACQUIRE = (
     _PRELUDE
     + """
@@ -129,7 +130,7 @@ redis.call('ZADD', KEYS[2], fmt(now + lease_seconds), lease)
 pexpire_at_least(KEYS[1], window)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
-return {1, fmt(now), lease}
+return {1, fmt(now), lease, ARGV[5]}
 """
 )
 
@@ -180,6 +181,29 @@ return fmt(wanted)
 # IN_FLIGHT: count the live leases (expiry after now). Read-only.
 #   KEYS[1] leases  (ZCOUNT)
 # Returns an integer.
+# STARTED: move a grant's time in the calls set to now, the moment its request is sent.
+#   KEYS[1] calls  (ZSCORE, ZADD XX, PEXPIRE)
+#   ARGV[1] grant id
+#   ARGV[2] window seconds
+# A grant is counted from when it was given; a worker slowed down between the grant
+# and the send (a busy CPU) would otherwise let the upstream see more than rate_count
+# requests in one window. Never moves a grant earlier. Returns 1 if the grant was there.
+STARTED = (
+    _PRELUDE
+    + """
+local now = redis_now()
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not at then
+    return 0
+end
+if now > tonumber(at) then
+    redis.call('ZADD', KEYS[1], 'XX', fmt(now), ARGV[1])
+    pexpire_at_least(KEYS[1], tonumber(ARGV[2]))
+end
+return 1
+"""
+)
+
 IN_FLIGHT = (
     _PRELUDE
     + """
