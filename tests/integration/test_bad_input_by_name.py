@@ -114,6 +114,7 @@ def test_bad_arguments_get_clear_errors_and_the_worker_keeps_serving(
         assert single["state"] == "warm" and single["model_id"] == "نموذج-5"
         assert worker.running() and worker.pid == pid
         assert "Unrecoverable error" not in worker.log()
+        assert worker.log().count("dropped a malformed message from the broker") >= 3
         assert set(ledger_of(sim)["reloads_started"]) == {*good, "نموذج-5"}
     finally:
         client.close()
