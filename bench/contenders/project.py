@@ -16,6 +16,7 @@ from celery import Celery
 from bench.harness import CONCURRENCY, ledger_of, model_ids, redis_used_memory, worker_env
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
+from worker.client import client_app
 from worker.embedded_redis import EmbeddedRedis
 from worker.processes import CeleryProcess
 from worker.sim.process import SimulatorProcess
@@ -24,15 +25,7 @@ __all__ = ["run"]
 
 
 def _producer(url: str) -> Celery:
-    app = Celery("bench-producer", broker=url, backend=url)
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        task_default_queue="reload",
-        broker_connection_retry_on_startup=True,
-    )
-    return app
+    return client_app(url, url, name="bench-producer")
 
 
 def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
