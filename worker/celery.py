@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 from celery import Celery, signals
 
+from worker.client import QUEUE
 from worker.constants import RESULT_TTL_SECONDS
 from worker.settings import ConfigError, Settings
 
 __all__ = ["app", "create_app", "settings"]
 
-QUEUE = "reload"
 # Seconds between sweeps that hand a dead worker's unacked messages back to the queue.
 RESTORE_SWEEP_SECONDS = 5
 

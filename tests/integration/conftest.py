@@ -18,6 +18,7 @@ import pytest
 import redis
 from celery import Celery
 
+from worker.client import client_app
 from worker.embedded_redis import EmbeddedRedis
 from worker.processes import CeleryProcess
 from worker.sim.process import SimulatorProcess
@@ -103,14 +104,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., CeleryProcess]]:
 @pytest.fixture
 def producer(redis_url: str) -> Iterator[Celery]:
     """A Celery client that knows no task code: it enqueues by name, like another service."""
-    app = Celery("producer", broker=redis_url, backend=redis_url)
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        task_default_queue="reload",
-        broker_connection_retry_on_startup=True,
-    )
+    app = client_app(redis_url, redis_url, name="producer")
     try:
         yield app
     finally:

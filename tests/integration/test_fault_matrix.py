@@ -26,22 +26,12 @@ from celery import Celery
 
 from tests.integration.conftest import ledger_of, worker_env
 from worker.processes import CeleryProcess
+from worker.sim.config import FAULT_KINDS
 from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-KINDS = [
-    "500",
-    "503",
-    "html502",
-    "timeout",
-    "reset",
-    "error200",
-    "legacy",
-    "nonobject",
-    "retry_after_string",
-    "retry_after_header",
-]
+KINDS = list(FAULT_KINDS)  # every fault UPSTREAM.md lists, as the simulator injects them
 MODELS = [f"f-{i:02d}" for i in range(10)]
 MAX_RETRIES = 4
 CALL_BOUND = 2 * (MAX_RETRIES + 1)

@@ -19,6 +19,7 @@ from celery import Celery
 from tests.integration.conftest import ledger_of, worker_env
 from tests.integration.reliability import wait_until
 from tests.integration.webhook_receiver import WebhookReceiver
+from worker.client import client_app
 from worker.processes import CeleryProcess
 from worker.sim.process import SimulatorProcess
 
@@ -41,14 +42,7 @@ def amqp_producer(redis_url: str) -> Iterator[Celery]:
     """A Celery client on RabbitMQ with the Redis result backend; the queue purged first."""
     if not _rabbitmq_listening():
         pytest.skip("no RabbitMQ listening on 127.0.0.1:5672")
-    app = Celery("amqp-producer", broker=AMQP_URL, backend=redis_url)
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        task_default_queue="reload",
-        broker_connection_retry_on_startup=True,
-    )
+    app = client_app(AMQP_URL, redis_url, name="amqp-producer")
     with app.connection_for_write() as conn, contextlib.suppress(Exception):
         conn.default_channel.queue_purge("reload")  # leftovers of an earlier run
     try:

@@ -166,16 +166,9 @@ def _summary_reader(
 
 def _start_batch(redis_url: str, model_ids: list[str], stack: _Stack) -> str:
     """Enqueue ``warmup_batch`` by name, as any other service would; return the batch id."""
-    from celery import Celery
+    from worker.client import client_app
 
-    producer = Celery("demo", broker=redis_url, backend=redis_url)
-    producer.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        result_serializer="json",
-        task_default_queue="reload",
-        broker_connection_retry_on_startup=True,
-    )
+    producer = client_app(redis_url, redis_url, name="demo")
     stack.push("the producer", producer.close)
     sent = producer.send_task("warmup_batch", args=[model_ids])
     # Poll the result record instead of subscribing: a subscription left open would try to
