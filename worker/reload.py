@@ -154,15 +154,13 @@ class Reloader:
             # slot until the next check (and the call it makes) is over.
             next_step = self.flights.read(model_id, flight["id"])
             due_in = float(next_step["next_at"]) - now if next_step else result.seconds
-            self.limiter.renew(decision.lease, max(due_in, result.seconds) + self._call_seconds)
+            self.limiter.renew(
+                decision.lease, max(due_in, result.seconds) + self.settings.call_seconds
+            )
             self.flights.update(model_id, lease=decision.lease)
         else:
             self.limiter.release(decision.lease)
         return result
-
-    @property
-    def _call_seconds(self) -> float:
-        return self.settings.connect_timeout + self.settings.read_timeout + 5.0
 
     def _call(
         self, flight: dict[str, str], model_id: str, now: float, calls: int, how: str, grant: str

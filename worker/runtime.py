@@ -46,7 +46,7 @@ def key_scope(api_key: str) -> str:
 def build_runtime(settings: Settings) -> Runtime:
     api_key = settings.require_api_key()
     client = redis_client()
-    call_seconds = settings.read_timeout + settings.connect_timeout + 5.0
+    call_seconds = settings.call_seconds
     upstream = UpstreamClient(
         settings.base_url,
         api_key,

@@ -130,6 +130,12 @@ class Settings:
         )
 
     @property
+    def call_seconds(self) -> float:
+        """The longest one upstream call can take (connect + read timeouts, and a margin):
+        how long a limiter lease and a model's step lock must last."""
+        return self.connect_timeout + self.read_timeout + 5.0
+
+    @property
     def visibility_timeout(self) -> float:
         """Seconds after which a message taken by a dead worker is delivered again."""
         return self.longest_countdown + self.read_timeout + self.connect_timeout + 30.0
