@@ -82,11 +82,11 @@ return {'created', ARGV[1]}
 """
 
 # KEYS[1] the model's flight hash, KEYS[2] outcome key, KEYS[3] fresh-warm memo, KEYS[4] step lock
-# ARGV[1] flight id, ARGV[2] outcome JSON, ARGV[3] outcome ttl, ARGV[4] fresh ttl (0: none)
+# ARGV[1] flight id, ARGV[2] outcome JSON, ARGV[3] outcome ttl (s), ARGV[4] fresh ttl (ms; 0: none)
 FINISH = """
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if tonumber(ARGV[4]) > 0 then
-  redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[4])
+  redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
 end
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -165,7 +165,7 @@ class FlightStore:
             c.last_warm_key(model_id),
             c.step_lock_key(model_id),
         ]
-        fresh = int(fresh_seconds) if outcome.state == "warm" else 0
+        fresh = round(fresh_seconds * 1000) if outcome.state == "warm" else 0
         self._finish(
             keys=keys, args=[outcome.flight_id, outcome.to_json(), c.RESULT_TTL_SECONDS, fresh]
         )

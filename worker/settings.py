@@ -148,7 +148,7 @@ class Settings:
         redis_url = read("REDIS_URL", _redis_url, c.DEFAULT_REDIS_URL)
         rate = read("RELOAD_RATE_LIMIT", _rate, c.DEFAULT_RATE_LIMIT)
         key = env.get("MODELSLAB_API_KEY", "").strip()
-        return cls(
+        settings = cls(
             redis_url=redis_url,
             broker_url=read("CELERY_BROKER_URL", _broker_url, redis_url),
             result_backend=read("CELERY_RESULT_BACKEND", _redis_url, redis_url),
@@ -191,6 +191,12 @@ class Settings:
                 "RELOAD_KEEP_WARM_EVERY", _duration, str(c.DEFAULT_KEEP_WARM_EVERY)
             ),
         )
+        if settings.deadline_seconds <= settings.warm_seconds:
+            raise ConfigError(
+                f"RELOAD_DEADLINE_SECONDS={settings.deadline_seconds:g}: expected more than "
+                f"RELOAD_WARM_SECONDS ({settings.warm_seconds:g}): no model could be confirmed warm"
+            )
+        return settings
 
     def require_api_key(self) -> str:
         """The key, for the one place that sends it; ``ConfigError`` if unset."""

@@ -123,3 +123,14 @@ def test_given_a_value_redis_cannot_store_then_update_refuses_it(store: FlightSt
 
     with pytest.raises(TypeError, match="cannot store list"):
         store.update("model-a", reason=["not", "a", "scalar"])
+
+
+def test_given_a_fresh_time_under_a_second_then_the_memo_still_expires_after_it(
+    store: FlightStore, redis_client: fakeredis.FakeRedis
+) -> None:
+    store.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+    outcome = Outcome("model-a", "warm", None, 2, "f1", NOW + 5)
+
+    store.finish(outcome, fresh_seconds=0.5)
+
+    assert 0 < redis_client.pttl(c.last_warm_key("model-a")) <= 500

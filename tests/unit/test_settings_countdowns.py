@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.settings import Rate, Settings
+from worker.settings import ConfigError, Rate, Settings
 
 CASES = [
     pytest.param(Settings(), id="defaults"),
@@ -53,3 +53,8 @@ def test_given_a_long_batch_grace_then_the_visibility_timeout_still_covers_it() 
 
     assert settings.longest_countdown >= settings.batch_grace_seconds
     assert settings.visibility_timeout > settings.batch_grace_seconds
+
+
+def test_given_a_deadline_shorter_than_a_reload_then_refused_at_start() -> None:
+    with pytest.raises(ConfigError, match=r"^RELOAD_DEADLINE_SECONDS=100: expected more than"):
+        Settings.from_env({"RELOAD_WARM_SECONDS": "120", "RELOAD_DEADLINE_SECONDS": "100"})

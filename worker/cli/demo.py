@@ -123,7 +123,7 @@ def _environment(
             "RELOAD_RATE_LIMIT": "10/s",
             "RELOAD_MAX_IN_FLIGHT": "5",
             "RELOAD_WARM_SECONDS": f"{reload_seconds:g}",
-            "RELOAD_DEADLINE_SECONDS": "60",
+            "RELOAD_DEADLINE_SECONDS": f"{max(60.0, reload_seconds * 10):g}",
             "RELOAD_BACKOFF_BASE_SECONDS": "0.5",
             "RELOAD_BACKOFF_MAX_SECONDS": "5",
             "RELOAD_CONNECT_TIMEOUT": "2",
