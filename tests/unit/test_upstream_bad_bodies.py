@@ -11,18 +11,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.unit.upstream_answers import raised_by
 from worker.upstream import (
     BadResponse,
     InvalidKey,
     ModelNotFound,
     RateLimited,
     ServerError,
-    UpstreamClient,
     UpstreamError,
 )
 
-KEY = "sk-test-0123456789abcdef"
-BASE_URL = "https://upstream.test/api/v4/dreambooth"
 NGINX_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
     "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -32,13 +30,6 @@ CLOUDFLARE_504 = (
     "<!DOCTYPE html><html><head><title>stablediffusionapi.com | 504: Gateway time-out"
     "</title></head><body>Cloudflare</body></html>"
 )
-
-
-def raised_by(response: httpx.Response) -> UpstreamError:
-    http = httpx.Client(transport=httpx.MockTransport(lambda request: response))
-    with UpstreamClient(BASE_URL, KEY, http=http) as client, pytest.raises(UpstreamError) as caught:
-        client.reload("my-model")
-    return caught.value
 
 
 def html(status: int, text: str) -> httpx.Response:

@@ -10,38 +10,20 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.unit.upstream_answers import raised_by
 from worker.upstream import (
-    Accepted,
     BadRequest,
     Forbidden,
     InvalidKey,
-    Loading,
     ModelNotFound,
     NoCredits,
     PermanentError,
     RateLimited,
     ServerError,
     TransientError,
-    UpstreamClient,
     UpstreamError,
     UpstreamTimeout,
 )
-
-KEY = "sk-test-0123456789abcdef"
-BASE_URL = "https://upstream.test/api/v4/dreambooth"
-
-
-def reload_answer(response: httpx.Response) -> Accepted | Loading:
-    http = httpx.Client(transport=httpx.MockTransport(lambda request: response))
-    with UpstreamClient(BASE_URL, KEY, http=http) as client:
-        return client.reload("my-model")
-
-
-def raised_by(response: httpx.Response) -> UpstreamError:
-    with pytest.raises(UpstreamError) as caught:
-        reload_answer(response)
-    return caught.value
-
 
 # The table of UPSTREAM.md: HTTP status, example message, class.
 DOCUMENTED = [

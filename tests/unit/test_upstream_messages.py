@@ -10,17 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from worker.upstream import BadRequest, RateLimited, UpstreamClient, UpstreamError
-
-KEY = "sk-test-0123456789abcdef"
-BASE_URL = "https://upstream.test/api/v4/dreambooth"
-
-
-def raised_by(response: httpx.Response) -> UpstreamError:
-    http = httpx.Client(transport=httpx.MockTransport(lambda request: response))
-    with UpstreamClient(BASE_URL, KEY, http=http) as client, pytest.raises(UpstreamError) as caught:
-        client.reload("my-model")
-    return caught.value
+from tests.unit.upstream_answers import raised_by
+from worker.upstream import BadRequest, RateLimited
 
 
 @pytest.mark.parametrize(

@@ -14,34 +14,19 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from tests.unit.upstream_answers import raised_by, reload_answer
 from worker.upstream import (
     Accepted,
     BadResponse,
     InvalidKey,
-    Loading,
     ModelNotFound,
     RateLimited,
     ServerError,
     TransientError,
-    UpstreamClient,
     UpstreamError,
 )
 
-KEY = "sk-test-0123456789abcdef"
-BASE_URL = "https://upstream.test/api/v4/dreambooth"
 RATE_LIMIT_TEXT = "Rate limit exceeded. Maximum 5 queued requests allowed."
-
-
-def reload_answer(response: httpx.Response) -> Accepted | Loading:
-    http = httpx.Client(transport=httpx.MockTransport(lambda request: response))
-    with UpstreamClient(BASE_URL, KEY, http=http) as client:
-        return client.reload("my-model")
-
-
-def raised_by(response: httpx.Response) -> UpstreamError:
-    with pytest.raises(UpstreamError) as caught:
-        reload_answer(response)
-    return caught.value
 
 
 def rate_limited(retry_after: object = None, headers: dict[str, str] | None = None) -> RateLimited:

@@ -10,16 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from worker.upstream import Accepted, Loading, UpstreamClient
-
-KEY = "sk-test-0123456789abcdef"
-BASE_URL = "https://upstream.test/api/v4/dreambooth"
-
-
-def reload_answer(response: httpx.Response) -> Accepted | Loading:
-    http = httpx.Client(transport=httpx.MockTransport(lambda request: response))
-    with UpstreamClient(BASE_URL, KEY, http=http) as client:
-        return client.reload("my-model")
+from tests.unit.upstream_answers import reload_answer
+from worker.upstream import Accepted, Loading
 
 
 @pytest.mark.parametrize(
