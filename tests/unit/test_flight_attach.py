@@ -7,30 +7,11 @@ again; and while a warm memo exists no flight is created and the memo is returne
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import fakeredis
-import pytest
 
+from tests.unit.flight_store import NOW, TTL, redis_client_fixture, store_fixture  # noqa: F401
 from worker import constants as c
 from worker.flight import FlightStore, Outcome
-
-NOW = 1_700_000_000.0
-TTL = 3600
-
-
-@pytest.fixture(name="redis_client")
-def redis_client_fixture() -> Iterator[fakeredis.FakeRedis]:
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture(name="store")
-def store_fixture(redis_client: fakeredis.FakeRedis) -> FlightStore:
-    return FlightStore(redis_client, ttl_seconds=TTL, lock_seconds=30)
 
 
 def attach(store: FlightStore, task_id: str, new_id: str, model_id: str = "model-a") -> object:

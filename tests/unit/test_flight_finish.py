@@ -8,29 +8,12 @@ removes a newer flight of the same model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import fakeredis
 import pytest
 
+from tests.unit.flight_store import NOW, redis_client_fixture, store_fixture  # noqa: F401
 from worker import constants as c
 from worker.flight import FlightStore, Outcome
-
-NOW = 1_700_000_000.0
-
-
-@pytest.fixture(name="redis_client")
-def redis_client_fixture() -> Iterator[fakeredis.FakeRedis]:
-    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@pytest.fixture(name="store")
-def store_fixture(redis_client: fakeredis.FakeRedis) -> FlightStore:
-    return FlightStore(redis_client, ttl_seconds=3600, lock_seconds=30)
 
 
 def start(store: FlightStore, flight_id: str, task_id: str = "task-1") -> None:
