@@ -21,7 +21,7 @@ from worker.limiter import Go, Limiter
 RATE_COUNT = 5
 RATE_PERIOD = 0.5
 SKEW = 0.05
-DURATION = 2.0
+DURATION = 4.0  # ~40 grants spread over 7 hammers: every process gets some (2 s gave ~20: flaky)
 THREADS = 4
 PROCESSES = 3
 
