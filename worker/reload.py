@@ -52,11 +52,16 @@ Stage = Literal["waiting", "reloading"]
 
 @dataclass(frozen=True)
 class Later:
-    """Come back in ``seconds``; ``reason`` is shown in Flower as the retry's cause."""
+    """Come back in ``seconds``; ``reason`` is shown in Flower as the retry's cause.
+
+    ``seconds`` is capped by the longest countdown a task may ask for; ``due`` is the
+    uncapped time until the flight's next step (the task may wake early and wait again).
+    """
 
     seconds: float
     reason: str
     stage: Stage
+    due: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,8 @@ class Reloader:
             self.flights.unlock(model_id, task_id)
 
     def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
-        return Later(min(seconds, self.settings.longest_countdown), reason, _stage(flight))
+        capped = min(seconds, self.settings.longest_countdown)
+        return Later(capped, reason, _stage(flight), due=seconds)
 
     def _step(self, model_id: str, flight_id: str, task_id: str, how: str) -> Final | Later:
         flight = self.flights.read(model_id, flight_id)
@@ -152,11 +158,7 @@ class Reloader:
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
             # The upstream counts a loading model against the account's queue: keep its
             # slot until the next check (and the call it makes) is over.
-            next_step = self.flights.read(model_id, flight["id"])
-            due_in = float(next_step["next_at"]) - now if next_step else result.seconds
-            self.limiter.renew(
-                decision.lease, max(due_in, result.seconds) + self.settings.call_seconds
-            )
+            self.limiter.renew(decision.lease, result.due + self.settings.call_seconds)
             self.flights.update(model_id, lease=decision.lease)
         else:
             self.limiter.release(decision.lease)
