@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from worker import constants as c
+from worker.validation import InvalidModelIds, validate_model_ids
 
 __all__ = ["ConfigError", "Rate", "Secret", "Settings", "WarmPolicy", "parse_model_list"]
 
@@ -354,8 +355,6 @@ def parse_model_list(items: list[str], *, source: str) -> tuple[str, ...]:
 
     Raises ``_Detail`` (a ``ValueError``) naming the first bad entry.
     """
-    from worker.validation import InvalidModelIds, validate_model_ids
-
     ids = [item.strip() for item in items]
     ids = [item for item in ids if item and not item.startswith("#")]
     if not ids:
