@@ -107,10 +107,7 @@ class Reloader:
             return Final(outcome, attachment.how)
         flight = self.flights.read(model_id, flight_id)
         if flight is None:
-            # The flight vanished without an outcome (its TTL ran out, or Redis lost it):
-            # start a new one on the next run rather than wait forever.
-            self.flights.detach(task_id, model_id)
-            return Later(0.0, "flight lost; starting a new one", "waiting")
+            return self._lost(model_id, task_id)
         due_in = float(flight["next_at"]) - now
         if due_in > 0:
             return self._later(due_in, flight["reason"] or "waiting for its next step", flight)
@@ -120,6 +117,12 @@ class Reloader:
             return self._step(model_id, flight_id, task_id, attachment.how)
         finally:
             self.flights.unlock(model_id, task_id)
+
+    def _lost(self, model_id: str, task_id: str) -> Later:
+        """The flight vanished without an outcome (its TTL ran out, or Redis lost it):
+        start a new one on the next run rather than wait forever."""
+        self.flights.detach(task_id, model_id)
+        return Later(0.0, "flight lost; starting a new one", "waiting")
 
     def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
         capped = min(seconds, self.settings.longest_countdown)
@@ -131,8 +134,7 @@ class Reloader:
             outcome = self.flights.outcome(flight_id)
             if outcome is not None:
                 return Final(outcome, how)
-            self.flights.detach(task_id, model_id)
-            return Later(0.0, "flight lost; starting a new one", "waiting")
+            return self._lost(model_id, task_id)
         now = self.clock()
         calls = int(flight["calls"])
         if now >= float(flight["deadline"]):
