@@ -102,6 +102,7 @@ def test_bad_arguments_get_clear_errors_and_the_worker_keeps_serving(
         client.lpush("reload", json.dumps({"body": "bm9wZQ==", "headers": {}}))
         client.lpush("reload", json.dumps([1, 2, 3]))
         client.lpush("reload", b"\xff\xfe\x00garbage")
+        client.lpush("reload", json.dumps("z1:not a packed message"))
         producer.send_task("no_such_task", args=["x"])
         wait_until(lambda: client.llen("reload") == 0, timeout=20, what="the queue to drain")
 
@@ -114,7 +115,7 @@ def test_bad_arguments_get_clear_errors_and_the_worker_keeps_serving(
         assert single["state"] == "warm" and single["model_id"] == "نموذج-5"
         assert worker.running() and worker.pid == pid
         assert "Unrecoverable error" not in worker.log()
-        assert worker.log().count("dropped a malformed message from the broker") >= 3
+        assert worker.log().count("dropped a malformed message from the broker") >= 4
         assert set(ledger_of(sim)["reloads_started"]) == {*good, "نموذج-5"}
     finally:
         client.close()
