@@ -1,4 +1,4 @@
-"""The Redis broker transport: kombu's, with two fixes so that a worker stays up.
+"""The Redis broker transport: kombu's, with two fixes that keep a worker up and messages packed.
 
 1. **A Redis restart.** With kombu 5.7 / Celery 5.7, when a worker loses its
    Redis broker the consumer first ``collect()``s the connection (which drops
