@@ -40,7 +40,7 @@ from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
 from kombu.utils.json import dumps
 
-from worker.packed import Packed, expand, pack
+from worker.packed import Packed, expand, pack, packed_form
 
 __all__ = ["Channel", "QoS", "Transport"]
 
@@ -50,7 +50,8 @@ logger = logging.getLogger(__name__)
 class QoS(kombu_redis.QoS):
     def append(self, message: Any, delivery_tag: str) -> None:
         delivery = message.delivery_info
-        entry = [pack(message._raw), delivery["exchange"], delivery["routing_key"]]
+        # The message as just read: its packed string is stored again, not packed anew.
+        entry = [packed_form(message._raw), delivery["exchange"], delivery["routing_key"]]
         with self.pipe_or_acquire() as pipe:
             pipe.zadd(self.unacked_index_key, {delivery_tag: time.time()}).hset(
                 self.unacked_key, delivery_tag, dumps(entry)

@@ -30,7 +30,7 @@ from typing import Any
 
 from kombu.utils.json import dumps, loads
 
-__all__ = ["DICTIONARY_V1", "Packed", "expand", "pack"]
+__all__ = ["DICTIONARY_V1", "Expanded", "Packed", "expand", "pack", "packed_form"]
 
 PREFIX_V1 = "z1:"
 _ZERO = "00000000-0000-0000-0000-000000000000"
@@ -101,6 +101,12 @@ class Packed(str):
     message: dict[str, Any]
 
 
+class Expanded(dict[str, Any]):
+    """An expanded message that still knows the packed string it was read as."""
+
+    packed: str
+
+
 def pack(message: dict[str, Any]) -> Packed:
     """The packed form of a kombu message (``{"body": ..., "headers": ..., ...}``)."""
     compressor = zlib.compressobj(zlib.Z_BEST_COMPRESSION, zdict=DICTIONARY_V1)
@@ -125,4 +131,15 @@ def expand(stored: Any) -> Any:
         text = decompressor.decompress(data) + decompressor.flush()
     except (ValueError, zlib.error) as exc:
         raise ValueError(f"a damaged packed message ({exc})") from None
-    return loads(text)
+    expanded = Expanded(loads(text))
+    expanded.packed = stored
+    return expanded
+
+
+def packed_form(message: dict[str, Any]) -> str:
+    """``message`` packed: the string it was expanded from if it has one, else packed now.
+
+    Only for a message unchanged since it was read (a worker keeping the copy it
+    just received): the string kept is not updated if the message changes.
+    """
+    return message.packed if isinstance(message, Expanded) else pack(message)

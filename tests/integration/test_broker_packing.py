@@ -16,6 +16,7 @@ import redis
 from kombu import Connection
 from kombu.simple import SimpleQueue
 
+from worker import broker, packed
 from worker.packed import expand
 
 TRANSPORT = "worker.broker:Transport"
@@ -56,15 +57,20 @@ def test_a_published_message_waits_packed_and_is_read_back_whole(
         _take_whole(q)
 
 
-def test_a_held_message_is_kept_packed_in_the_unacked_hash(
-    redis_url: str, client: redis.Redis, queue_name: str
+def test_a_held_message_is_kept_packed_in_the_unacked_hash_as_it_was_read(
+    redis_url: str, client: redis.Redis, queue_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with Connection(redis_url, transport=TRANSPORT) as conn, _queue(conn, queue_name) as q:
         q.put(PAYLOAD)
+        [listed] = client.lrange(queue_name, 0, -1)
+        packs: list[object] = []
+        for module in (broker, packed):  # wherever the consumer could pack from
+            monkeypatch.setattr(module, "pack", lambda message: packs.append(message))
         message = q.get(timeout=5)
 
         stored, _exchange, routing_key = json.loads(client.hget("unacked", message.delivery_tag))
-        assert stored.startswith("z1:")
+        assert stored == json.loads(listed)  # the string read, stored again: not packed anew
+        assert packs == []
         assert expand(stored)["headers"] == message.headers
         assert routing_key == queue_name
         message.ack()

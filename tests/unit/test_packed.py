@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.packed import Packed, expand, pack
+from worker.packed import Expanded, Packed, expand, pack, packed_form
 
 ZERO = "00000000-0000-0000-0000-000000000000"
 
@@ -87,6 +87,17 @@ def test_the_packed_form_is_a_json_string_that_remembers_its_message() -> None:
     assert isinstance(packed, Packed)
     assert isinstance(json.loads(json.dumps(packed)), str)
     assert packed.message is message
+
+
+def test_an_expanded_message_keeps_the_string_it_was_read_as_for_storing_again() -> None:
+    message = retried_reload_message("m-1", "u")
+    stored = str(pack(message))
+
+    expanded = expand(stored)
+
+    assert isinstance(expanded, Expanded)
+    assert packed_form(expanded) is stored
+    assert expand(str(packed_form(message))) == message  # a plain message is packed now
 
 
 def test_a_plain_message_is_read_as_it_is() -> None:
