@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,18 @@ import httpx
 import redis
 
 from bench.scenarios import Scenario
+from worker.processes import CeleryProcess
 from worker.sim.process import SimulatorProcess
 
-__all__ = ["API_KEY", "ROOT", "ledger_of", "model_ids", "redis_used_memory", "worker_env"]
+__all__ = [
+    "API_KEY",
+    "ROOT",
+    "ledger_of",
+    "model_ids",
+    "redis_used_memory",
+    "start_project_workers",
+    "worker_env",
+]
 
 API_KEY = "bench-key-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +63,18 @@ def worker_env(scenario: Scenario, redis_url: str, sim_url: str) -> dict[str, st
     }
     env.update(scenario.extra_env)
     return env
+
+
+def start_project_workers(
+    workers: list[CeleryProcess], env: dict[str, str], names: Sequence[str], log_dir: Path
+) -> None:
+    """Start a project worker (``CONCURRENCY`` pool processes) per name; wait until all are ready.
+
+    Each is appended to ``workers`` as it starts, so the caller's cleanup stops
+    every one started even if a later one fails.
+    """
+    for name in names:
+        worker = CeleryProcess.worker(env, name=name, log_dir=log_dir, concurrency=CONCURRENCY)
+        workers.append(worker.start())
+    for worker in workers:
+        worker.wait_for_log("ready.", timeout=60)

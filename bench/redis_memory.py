@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from bench.harness import API_KEY, CONCURRENCY, model_ids, worker_env
+from bench.harness import API_KEY, model_ids, start_project_workers, worker_env
 from bench.scenarios import scenarios
 from worker.client import QUEUE, client_app
 from worker.embedded_redis import EmbeddedRedis
@@ -66,13 +66,7 @@ def main() -> None:
         workers: list[CeleryProcess] = []
         try:
             env = worker_env(scale, server.url, sim.base_url)
-            for name in ("probe-a", "probe-b"):
-                worker = CeleryProcess.worker(
-                    env, name=name, log_dir=log_dir, concurrency=CONCURRENCY
-                )
-                workers.append(worker.start())
-            for worker in workers:
-                worker.wait_for_log("ready.", timeout=60)
+            start_project_workers(workers, env, ("probe-a", "probe-b"), log_dir)
             producer = client_app(server.url, server.url, name="redis-memory")
             before = int(client.info("memory")["used_memory"])
             started = time.monotonic()

@@ -13,7 +13,14 @@ from pathlib import Path
 import redis
 from celery import Celery
 
-from bench.harness import CONCURRENCY, ledger_of, model_ids, redis_used_memory, worker_env
+from bench.harness import (
+    CONCURRENCY,
+    ledger_of,
+    model_ids,
+    redis_used_memory,
+    start_project_workers,
+    worker_env,
+)
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
 from worker.client import client_app
@@ -36,13 +43,8 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
     client = redis.Redis.from_url(server.url)
     try:
         env = worker_env(scenario, server.url, sim.base_url)
-        for name in ("bench-a", "bench-b"):
-            worker = CeleryProcess.worker(
-                env, name=f"{name}-{scenario.name}", log_dir=log_dir, concurrency=CONCURRENCY
-            )
-            workers.append(worker.start())
-        for worker in workers:
-            worker.wait_for_log("ready.", timeout=60)
+        names = [f"{name}-{scenario.name}" for name in ("bench-a", "bench-b")]
+        start_project_workers(workers, env, names, log_dir)
         producer = _producer(server.url)
         before = redis_used_memory(client)
         sampler = Sampler(
