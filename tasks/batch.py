@@ -18,18 +18,18 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
-from celery import Task, chord
+from celery import chord
 
 from tasks.reload import reload_model
 from worker.batch import InvalidBatch, check_batch, complete_batch
 from worker.celery import app, settings
 from worker.constants import WEBHOOK_MAX_RETRIES
 from worker.ledger import Ledger
-from worker.producer import producer_ledger
+from worker.messaging.task import ParkingTask
+from worker.producer import producer_ledger, redis_clock
 from worker.results import Waiting
 from worker.webhook import WebhookError, post_json
 
@@ -55,9 +55,7 @@ def header_task_id(batch_id: str, model_id: str) -> str:
 
 
 @app.task(name="warmup_batch", bind=True)
-def warmup_batch(
-    self: Task[Any, Any], model_ids: list[str], callback_url: str | None = None
-) -> str:
+def warmup_batch(self: ParkingTask, model_ids: list[str], callback_url: str | None = None) -> str:
     """Start warming ``model_ids``; return the batch id (also the id of its summary result)."""
     return launch_batch(model_ids, callback_url, request_id=self.request.id or uuid.uuid4().hex)
 
@@ -71,7 +69,7 @@ def launch_batch(model_ids: object, callback_url: object, *, request_id: str) ->
     url = callback_url if isinstance(callback_url, str) else None
     ledger = producer_ledger()
     batch_id = batch_id_for(request_id)
-    created = ledger.create(batch_id, ids, now=time.time(), callback_url=url)
+    created = ledger.create(batch_id, ids, now=redis_clock()(), callback_url=url)
     if not created and ledger.meta(batch_id).get("launched") == "1":
         return batch_id  # this request ran before and launched its batch
     header = [
@@ -86,16 +84,16 @@ def launch_batch(model_ids: object, callback_url: object, *, request_id: str) ->
 
 
 @app.task(name="batch_finished", bind=True, max_retries=None)
-def batch_finished(self: Task[Any, Any], batch_id: str) -> dict[str, Any]:
+def batch_finished(self: ParkingTask, batch_id: str) -> dict[str, Any]:
     """The chord's callback: complete the batch once every model is final."""
     summary = _complete(producer_ledger(), batch_id, claimant=self.request.id or batch_id)
     if summary is None:
-        raise self.retry(exc=Waiting("models still in flight"), countdown=_poll_seconds())
+        raise self.wait(Waiting("models still in flight"), _poll_seconds())
     return summary
 
 
 @app.task(name="batch_backstop", bind=True, max_retries=None)
-def batch_backstop(self: Task[Any, Any], batch_id: str | None = None) -> dict[str, str]:
+def batch_backstop(self: ParkingTask, batch_id: str | None = None) -> dict[str, str]:
     """Complete batches whose callback was lost; returns what it did per batch."""
     ledger = producer_ledger()
     ids = [batch_id] if batch_id is not None else ledger.open_batches()
@@ -103,9 +101,7 @@ def batch_backstop(self: Task[Any, Any], batch_id: str | None = None) -> dict[st
     for one in ids:
         done[one] = _backstop_one(ledger, one)
     if batch_id is not None and done[batch_id] == "waiting":
-        raise self.retry(
-            exc=Waiting("batch not complete yet"), countdown=settings.batch_grace_seconds
-        )
+        raise self.wait(Waiting("batch not complete yet"), settings.batch_grace_seconds)
     return done
 
 
@@ -116,7 +112,7 @@ def _backstop_one(ledger: Ledger, batch_id: str) -> str:
     if meta.get("status") == "done":
         return "done"
     last_final = float(meta.get("last_final_at") or meta["created_at"])
-    if time.time() - last_final < settings.batch_grace_seconds:
+    if redis_clock()() - last_final < settings.batch_grace_seconds:
         return "waiting"
     summary = _complete(ledger, batch_id, claimant=f"backstop:{uuid.uuid4().hex}")
     if summary is None:
@@ -128,7 +124,7 @@ def _backstop_one(ledger: Ledger, batch_id: str) -> str:
 
 
 def _complete(ledger: Ledger, batch_id: str, *, claimant: str) -> dict[str, Any] | None:
-    status, summary = complete_batch(ledger, batch_id, claimant=claimant, now=time.time())
+    status, summary = complete_batch(ledger, batch_id, claimant=claimant, now=redis_clock()())
     if status == "missing":
         raise InvalidBatch(f"no batch {batch_id!r} in the ledger (expired or never started)")
     if status == "completed":
@@ -149,7 +145,7 @@ def _poll_seconds() -> float:
 
 
 @app.task(name="post_batch_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
-def post_batch_webhook(self: Task[Any, Any], batch_id: str) -> str:
+def post_batch_webhook(self: ParkingTask, batch_id: str) -> str:
     """POST the batch summary to its ``callback_url``; retried, never fails the batch."""
     ledger = producer_ledger()
     url = ledger.meta(batch_id).get("callback_url")
@@ -163,6 +159,6 @@ def post_batch_webhook(self: Task[Any, Any], batch_id: str) -> str:
             ledger.set_webhook_status(batch_id, f"failed: {exc}")
             logger.warning("webhook for batch %s failed for good: %s", batch_id, exc)
             return f"failed: {exc}"
-        raise self.retry(exc=exc, countdown=2**self.request.retries) from None
+        raise self.wait(exc, 2**self.request.retries) from None
     ledger.set_webhook_status(batch_id, f"delivered: HTTP {status}")
     return f"delivered: HTTP {status}"

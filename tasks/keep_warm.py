@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
-
-from celery import Task
 
 from tasks.batch import launch_batch
 from worker.celery import app, settings
+from worker.messaging.task import ParkingTask
 
 __all__ = ["keep_warm"]
 
@@ -24,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(name="keep_warm", bind=True)
-def keep_warm(self: Task[Any, Any]) -> str | None:
+def keep_warm(self: ParkingTask) -> str | None:
     """Start a batch of ``RELOAD_KEEP_WARM``; return its batch id (``None`` if none set)."""
     ids = list(settings.keep_warm)
     if not ids:

@@ -1,17 +1,20 @@
-"""``reload_model(model_id, batch_id=None)``: warm one model, without holding a slot to wait."""
+"""``reload_model(model_id, batch_id=None)``: warm one model, without holding a slot to wait.
+
+Each execution takes at most one step of the model's flight (``worker.reload``)
+and then either returns the final outcome (once per task id, whatever copies of
+the message exist) or parks itself in Redis until its next step is due.
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-import redis
-from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Ignore, Reject, Retry
 
 from worker.celery import app
 from worker.flight import Outcome
+from worker.messaging.task import INFRASTRUCTURE_ERRORS, ParkingTask
 from worker.reload import Final
 from worker.results import Waiting
 from worker.runtime import runtime
@@ -21,14 +24,9 @@ __all__ = ["reload_model"]
 
 logger = logging.getLogger(__name__)
 
-# Countdown before trying again when Redis itself cannot be reached.
-_REDIS_RETRY_SECONDS = 2.0
-
 
 @app.task(name="reload_model", bind=True, max_retries=None)
-def reload_model(
-    self: Task[Any, Any], model_id: str, batch_id: str | None = None
-) -> dict[str, Any]:
+def reload_model(self: ParkingTask, model_id: str, batch_id: str | None = None) -> dict[str, Any]:
     """Warm ``model_id``; return ``{model_id, state, reason, upstream_calls, ...}`` once final.
 
     Bad arguments fail the task at once (``InvalidModelIds``), before any call.
@@ -38,25 +36,16 @@ def reload_model(
         batch_id = check_model_id(batch_id, where="batch_id")
     try:
         outcome = _advance(self, model_id, batch_id)
-    except Retry:
+    except (Retry, Ignore, Reject, *INFRASTRUCTURE_ERRORS):
         raise
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        logger.warning("Redis unreachable while reloading %s: %s", model_id, exc)
-        waiting = Waiting(f"Redis unreachable: {exc}")
-        raise self.retry(exc=waiting, countdown=_REDIS_RETRY_SECONDS) from None
     except Exception as exc:
         # A bug must not leave the model (and so its batch) unfinished forever.
         logger.exception("internal error while reloading %s", model_id)
-        outcome = Outcome(
-            model_id=model_id,
-            state="failed",
-            reason=f"internal error: {type(exc).__name__}",
-            upstream_calls=0,
-            flight_id="",
-            finished_at=time.time(),
-        )
+        outcome = _failed(model_id, f"internal error: {type(exc).__name__}")
         if batch_id is not None:
             _record(batch_id, outcome)
+    if not self.finish_once():
+        raise Ignore()  # another copy of this task returned its result already
     return {
         "model_id": model_id,
         "state": outcome.state,
@@ -67,7 +56,8 @@ def reload_model(
     }
 
 
-def _advance(task: Task[Any, Any], model_id: str, batch_id: str | None) -> Outcome:
+def _advance(task: ParkingTask, model_id: str, batch_id: str | None) -> Outcome:
+    """Take one step; return the final outcome, or raise the ``Retry`` of a parked wait."""
     rt = runtime()
     step = rt.reloader.advance(model_id, task.request.id or f"adhoc:{model_id}")
     if isinstance(step, Final):
@@ -75,8 +65,19 @@ def _advance(task: Task[Any, Any], model_id: str, batch_id: str | None) -> Outco
             _record(batch_id, step.outcome)
         return step.outcome
     if batch_id is not None:
-        rt.ledger.set_state(batch_id, model_id, step.stage, now=time.time(), reason=step.reason)
-    raise task.retry(exc=Waiting(step.reason), countdown=step.seconds)
+        rt.ledger.set_state(batch_id, model_id, step.stage, now=rt.clock(), reason=step.reason)
+    raise task.wait(Waiting(step.reason), step.seconds)
+
+
+def _failed(model_id: str, reason: str) -> Outcome:
+    return Outcome(
+        model_id=model_id,
+        state="failed",
+        reason=reason,
+        upstream_calls=0,
+        flight_id="",
+        finished_at=runtime().clock(),
+    )
 
 
 def _record(batch_id: str, outcome: Outcome) -> None:

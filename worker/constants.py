@@ -77,3 +77,64 @@ def batch_counts_key(batch_id: str) -> str:
 
 OPEN_BATCHES_KEY = f"{KEY_PREFIX}batches:open"
 """Sorted set: ids of batches not yet completed, scored by creation time."""
+
+DEADLETTER_KEY = f"{KEY_PREFIX}deadletter"
+"""List, newest first: JSON records {at, reason, raw, queue} of broker messages no worker
+could read (worker.deadletter), capped at DEADLETTER_MAX_ENTRIES."""
+
+DEADLETTER_COUNT_KEY = f"{KEY_PREFIX}deadletter:count"
+"""Counter: how many broker messages were ever kept aside (the list keeps the latest)."""
+
+DEADLETTER_MAX_ENTRIES = 10_000
+# How much of an unreadable message its dead-letter record keeps (characters).
+DEADLETTER_RAW_CHARS = 10 * 1024
+
+
+# ---- parked waits and the messages workers hold (worker.messaging) ----------------------
+
+JOBS_KEY = f"{KEY_PREFIX}jobs"
+"""Hash: task id -> JSON of what is needed to send the task again (see worker.messaging)."""
+
+DUE_KEY = f"{KEY_PREFIX}due"
+"""Sorted set: parked task ids scored by the Redis time they are due."""
+
+SENDING_KEY = f"{KEY_PREFIX}sending"
+"""Sorted set: task ids a pump is publishing, scored by when its claim on them lapses."""
+
+SENT_KEY = f"{KEY_PREFIX}sent"
+"""Sorted set: task ids published and not yet received by a worker, scored by send time."""
+
+WORKERS_KEY = f"{KEY_PREFIX}workers"
+"""Sorted set: worker id -> its last heartbeat (Redis time)."""
+
+GONE_WORKERS_KEY = f"{KEY_PREFIX}workers:gone"
+"""Sorted set: dead workers already taken over, scored by their last heartbeat."""
+
+# A worker whose heartbeat is older than this is dead: its holdings are taken over.
+WORKER_DEAD_SECONDS = 3.0
+WORKER_HEARTBEAT_SECONDS = 0.5
+# A pump that claimed due entries and died: after this long they are due again.
+SENDING_LEASE_SECONDS = 10.0
+# A published message no worker received within this long is published again (it was
+# lost with a dying worker between the broker and the worker's hold, or purged).
+RECEIVE_WITHIN_SECONDS = 5.0
+# How long "task finished" is remembered, so a redelivered copy never finishes it again.
+DONE_TTL_SECONDS = 24 * 3600
+# The broker's visibility timeout: a last resort for a dead worker's unacked messages
+# (the heartbeat takeover comes first). Longer than any one execution of a task.
+VISIBILITY_TIMEOUT_SECONDS = 900
+
+
+def template_key(digest: str) -> str:
+    """String (JSON) with a TTL: the options a group of parked tasks share (e.g. a batch)."""
+    return f"{KEY_PREFIX}tpl:{digest}"
+
+
+def held_key(worker_id: str) -> str:
+    """Set: ids of the tasks a worker has received and not finished or parked."""
+    return f"{KEY_PREFIX}held:{worker_id}"
+
+
+def done_key(task_id: str) -> str:
+    """String with a TTL: the worker that finished the task (it returns once)."""
+    return f"{KEY_PREFIX}done:{task_id}"

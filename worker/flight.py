@@ -95,6 +95,26 @@ redis.call('DEL', KEYS[4])
 return 1
 """
 
+# KEYS[1] step lock, KEYS[2] workers (worker id -> last heartbeat)
+# ARGV[1] holder "<worker id>|<task id>", ARGV[2] lock ms, ARGV[3] dead after seconds (0: never)
+# Takes the lock if it is free, or if its holder's worker stopped heartbeating.
+# Returns 1 (taken), 2 (taken over from a dead worker) or 0 (busy).
+LOCK = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+local holder = redis.call('GET', KEYS[1])
+local owner = holder and string.match(holder, '^(.-)|')
+if owner and tonumber(ARGV[3]) > 0 then
+  local beat = redis.call('ZSCORE', KEYS[2], owner)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  if beat and tonumber(beat) < now - tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 2
+  end
+end
+return 0
+"""
+
 # KEYS[1] step lock; ARGV[1] holder. Deletes the lock only if this holder still has it.
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -107,10 +127,23 @@ return 0
 class FlightStore:
     """The Redis operations of single-flight; each one atomic."""
 
-    def __init__(self, client: redis.Redis, *, ttl_seconds: float, lock_seconds: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_seconds: float,
+        lock_seconds: float,
+        owner: str = "",
+        dead_after: float = 0.0,
+    ) -> None:
         self._redis = client
         self._ttl = max(1, int(ttl_seconds))
         self._lock_ms = max(1, int(lock_seconds * 1000))
+        # Step locks are held as "<owner>|<task id>"; a lock whose owner's heartbeat is
+        # older than ``dead_after`` is taken over at once instead of after its TTL.
+        self._owner = owner
+        self._dead_after = dead_after
+        self._lock = client.register_script(LOCK)
         self._attach = client.register_script(ATTACH)
         self._finish = client.register_script(FINISH)
         self._unlock = client.register_script(UNLOCK)
@@ -151,11 +184,14 @@ class FlightStore:
         """Count an upstream call before it is made (a worker may die during it)."""
         return int(self._redis.hincrby(c.flight_key(model_id), "calls", 1))
 
-    def lock(self, model_id: str, holder: str) -> bool:
-        return bool(self._redis.set(c.step_lock_key(model_id), holder, nx=True, px=self._lock_ms))
+    def lock(self, model_id: str, task_id: str) -> bool:
+        """Take the model's step lock for ``task_id``; False if a live holder has it."""
+        keys = [c.step_lock_key(model_id), c.WORKERS_KEY]
+        holder = f"{self._owner}|{task_id}"
+        return int(self._lock(keys=keys, args=[holder, self._lock_ms, self._dead_after])) > 0
 
-    def unlock(self, model_id: str, holder: str) -> None:
-        self._unlock(keys=[c.step_lock_key(model_id)], args=[holder])
+    def unlock(self, model_id: str, task_id: str) -> None:
+        self._unlock(keys=[c.step_lock_key(model_id)], args=[f"{self._owner}|{task_id}"])
 
     def finish(self, outcome: Outcome, *, fresh_seconds: float) -> None:
         model_id = outcome.model_id

@@ -1,8 +1,9 @@
-"""Per-process Redis access that needs no API key: for batch tasks, the CLI and Flower-side code.
+"""Per-process Redis access that needs no API key: for tasks, the pump, the CLI and Flower.
 
 Workers, the CLI and the scheduler share this one client per process (built
 after a fork, never before); the upstream client and the limiter, which need
-the key, live in ``worker.runtime``.
+the key, live in ``worker.runtime``. The client rides out a short Redis outage
+(a restart, a failover) by retrying with backoff instead of failing at once.
 """
 
 from __future__ import annotations
@@ -10,28 +11,43 @@ from __future__ import annotations
 import os
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
+from worker.clock import RedisClock
 from worker.ledger import Ledger
+from worker.messaging.identity import WORKER_ID
+from worker.messaging.parking import ParkingLot
 
-__all__ = ["producer_ledger", "redis_client"]
+__all__ = ["parking_lot", "producer_ledger", "redis_client", "redis_clock"]
 
-_clients: dict[int, tuple[redis.Redis, Ledger]] = {}
+# Retries of one Redis command through an outage: backoff 0.1 s doubling to 2 s, about
+# 20 s in all, then the error reaches the caller.
+REDIS_RETRIES = 14
+
+_clients: dict[int, tuple[redis.Redis, Ledger, ParkingLot, RedisClock]] = {}
 
 
-def _build(url: str) -> tuple[redis.Redis, Ledger]:
-    client = redis.Redis.from_url(
-        url, health_check_interval=30, socket_keepalive=True, retry_on_timeout=True
+def build_redis(url: str) -> redis.Redis:
+    """A Redis client for ``url`` that retries through short outages."""
+    return redis.Redis.from_url(
+        url,
+        health_check_interval=30,
+        socket_keepalive=True,
+        socket_connect_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), REDIS_RETRIES),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError],
     )
-    return client, Ledger(client)
 
 
-def _current() -> tuple[redis.Redis, Ledger]:
+def _current() -> tuple[redis.Redis, Ledger, ParkingLot, RedisClock]:
     pid = os.getpid()
     if pid not in _clients:
         from worker.celery import settings
 
         _clients.clear()  # a forked child must not reuse its parent's sockets
-        _clients[pid] = _build(settings.redis_url)
+        client = build_redis(settings.redis_url)
+        _clients[pid] = (client, Ledger(client), ParkingLot(client, WORKER_ID), RedisClock(client))
     return _clients[pid]
 
 
@@ -43,3 +59,13 @@ def redis_client() -> redis.Redis:
 def producer_ledger() -> Ledger:
     """This process's batch ledger."""
     return _current()[1]
+
+
+def parking_lot() -> ParkingLot:
+    """This process's parking lot (parked waits, held messages, heartbeats)."""
+    return _current()[2]
+
+
+def redis_clock() -> RedisClock:
+    """This process's clock: Redis ``TIME``."""
+    return _current()[3]

@@ -16,8 +16,10 @@ action is due and no other task is taking it, takes exactly one step:
           └── permanent ─────────────────────▶ failed with the upstream's reason
     past RELOAD_DEADLINE_SECONDS ────────────▶ failed "deadline exceeded"
 
-It returns ``Later`` (the task reschedules itself with that countdown: no
-worker slot is held to wait) or ``Final`` (the task returns the outcome).
+It returns ``Later`` (the task parks itself in Redis for that long: no worker
+slot and no broker message is held to wait) or ``Final`` (the task returns the
+outcome). Every time here is Redis's (``worker.clock``), so workers whose own
+clocks disagree still agree on a flight's next step and deadline.
 Waiting for a load never spends the error budget, and neither do 429s: they
 pause the whole key, and the deadline bounds them.
 """
@@ -54,8 +56,7 @@ Stage = Literal["waiting", "reloading"]
 class Later:
     """Come back in ``seconds``; ``reason`` is shown in Flower as the retry's cause.
 
-    ``seconds`` is capped by the longest countdown a task may ask for; ``due`` is the
-    uncapped time until the flight's next step (the task may wake early and wait again).
+    ``due`` is the time until the flight's next step (the same as ``seconds``).
     """
 
     seconds: float
@@ -125,8 +126,7 @@ class Reloader:
         return Later(0.0, "flight lost; starting a new one", "waiting")
 
     def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
-        capped = min(seconds, self.settings.longest_countdown)
-        return Later(capped, reason, _stage(flight), due=seconds)
+        return Later(seconds, reason, _stage(flight), due=seconds)
 
     def _step(self, model_id: str, flight_id: str, task_id: str, how: str) -> Final | Later:
         flight = self.flights.read(model_id, flight_id)
@@ -183,6 +183,7 @@ class Reloader:
                 rng=self.rng,
             )
             self.limiter.pause(pause)
+            self.limiter.shrink()
             delay = backoff.error_delay(
                 1,
                 base=self.settings.backoff_base_seconds,
@@ -208,6 +209,7 @@ class Reloader:
                 self.limiter.pause(exc.retry_after)
             reason = f"error {errors}/{self.settings.max_retries}: {exc.reason}"
             return self._schedule(flight, model_id, now, delay, reason, errors=errors), False
+        self.limiter.grow()
         return self._on_answer(flight, model_id, now, answer, calls, how), True
 
     def _on_answer(

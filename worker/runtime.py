@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 import redis
 
+from worker import constants as c
+from worker.clock import Clock
 from worker.flight import FlightStore
 from worker.ledger import Ledger
 from worker.limiter import Limiter
-from worker.producer import producer_ledger, redis_client
+from worker.messaging.identity import WORKER_ID
+from worker.producer import producer_ledger, redis_client, redis_clock
 from worker.reload import Reloader
 from worker.settings import Settings
 from worker.upstream import UpstreamClient
@@ -33,6 +36,7 @@ class Runtime:
     limiter: Limiter
     ledger: Ledger
     reloader: Reloader
+    clock: Clock
 
     def close(self) -> None:
         self.upstream.close()
@@ -47,6 +51,7 @@ def build_runtime(settings: Settings) -> Runtime:
     api_key = settings.require_api_key()
     client = redis_client()
     call_seconds = settings.call_seconds
+    clock = redis_clock()
     upstream = UpstreamClient(
         settings.base_url,
         api_key,
@@ -61,11 +66,16 @@ def build_runtime(settings: Settings) -> Runtime:
         rate_period=settings.rate.period,
         max_in_flight=settings.max_in_flight,
         lease_seconds=call_seconds,
+        owner=WORKER_ID,
+        workers_key=c.WORKERS_KEY,
+        dead_after=c.WORKER_DEAD_SECONDS,
     )
     flights = FlightStore(
         client,
-        ttl_seconds=settings.deadline_seconds + settings.longest_countdown + call_seconds + 60,
+        ttl_seconds=settings.deadline_seconds + call_seconds + 120,
         lock_seconds=call_seconds,
+        owner=WORKER_ID,
+        dead_after=c.WORKER_DEAD_SECONDS,
     )
     return Runtime(
         settings=settings,
@@ -73,7 +83,8 @@ def build_runtime(settings: Settings) -> Runtime:
         upstream=upstream,
         limiter=limiter,
         ledger=producer_ledger(),
-        reloader=Reloader(settings, flights, limiter, upstream),
+        reloader=Reloader(settings, flights, limiter, upstream, clock=clock),
+        clock=clock,
     )
 
 

@@ -116,30 +116,10 @@ class Settings:
     keep_warm_every: float = c.DEFAULT_KEEP_WARM_EVERY
 
     @property
-    def longest_countdown(self) -> float:
-        """The longest delay any task asks Celery for (every countdown is capped by this).
-
-        The broker's visibility timeout is derived from it: a message held by a
-        worker for a countdown must not be handed to another worker meanwhile.
-        """
-        return max(
-            self.backoff_max_seconds,
-            self.warm_seconds,
-            self.rate.period,
-            self.batch_grace_seconds,
-            1.0,
-        )
-
-    @property
     def call_seconds(self) -> float:
         """The longest one upstream call can take (connect + read timeouts, and a margin):
         how long a limiter lease and a model's step lock must last."""
         return self.connect_timeout + self.read_timeout + 5.0
-
-    @property
-    def visibility_timeout(self) -> float:
-        """Seconds after which a message taken by a dead worker is delivered again."""
-        return self.longest_countdown + self.read_timeout + self.connect_timeout + 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

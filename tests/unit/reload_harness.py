@@ -121,6 +121,8 @@ class StubLimiter:
         self.leases: set[str] = set()
         self.granted = 0
         self.started_grants: list[str] = []
+        self.shrinks = 0  # 429s reported (Limiter.shrink)
+        self.grows = 0  # answers without a 429 (Limiter.grow)
 
     def acquire(self, *, hold: str | None = None) -> Go | Wait:
         left = self.paused_until - self.clock()
@@ -144,6 +146,14 @@ class StubLimiter:
         self.pauses.append(seconds)
         self.paused_until = max(self.paused_until, self.clock() + seconds)
         return self.paused_until
+
+    def shrink(self) -> int:
+        self.shrinks += 1
+        return 1
+
+    def grow(self) -> int:
+        self.grows += 1
+        return 100
 
 
 # ---- the rig ------------------------------------------------------------------------------

@@ -14,13 +14,17 @@ def test_nothing_is_lost_when_a_worker_dies() -> None:
     assert config["worker_prefetch_multiplier"] == 1
 
 
-def test_visibility_timeout_outlasts_every_countdown() -> None:
-    settings = Settings.from_env({"RELOAD_WARM_SECONDS": "300", "RELOAD_BACKOFF_MAX_SECONDS": "90"})
-    config = celery_config(settings)
+def test_visibility_timeout_depends_on_no_reload_setting() -> None:
+    # Given very different waits, when the config is derived, then the broker's
+    # visibility timeout is the same: no task waits in the broker or in a worker.
+    short = celery_config(Settings.from_env({}))
+    long = celery_config(
+        Settings.from_env({"RELOAD_WARM_SECONDS": "600", "RELOAD_RATE_LIMIT": "300/h"})
+    )
 
-    timeout = config["broker_transport_options"]["visibility_timeout"]
-    assert timeout > settings.longest_countdown >= 300
-    assert config["result_backend_transport_options"]["visibility_timeout"] == timeout
+    timeout = short["broker_transport_options"]["visibility_timeout"]
+    assert timeout == long["broker_transport_options"]["visibility_timeout"]
+    assert short["result_backend_transport_options"]["visibility_timeout"] == timeout
 
 
 def test_json_only_and_events_on_for_flower() -> None:

@@ -28,7 +28,7 @@ def test_given_the_step_lock_is_held_by_another_when_the_step_is_due_then_later_
     assert step.stage == "waiting"
     assert rig.upstream.calls == 0
     # The other holder's lock is untouched.
-    assert rig.redis.get(c.step_lock_key("model-a")) == b"someone-else"
+    assert rig.redis.get(c.step_lock_key("model-a")) == b"|someone-else"
 
 
 def test_given_the_lock_is_released_when_the_task_comes_back_then_it_takes_the_step(
@@ -68,7 +68,7 @@ def test_given_a_holder_unlocks_then_it_cannot_free_a_lock_it_does_not_hold(rig:
 
     rig.flights.unlock("model-a", "holder-2")
 
-    assert rig.redis.get(c.step_lock_key("model-a")) == b"holder-1"
+    assert rig.redis.get(c.step_lock_key("model-a")) == b"|holder-1"
     assert not rig.flights.lock("model-a", "holder-2")
 
 

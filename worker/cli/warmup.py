@@ -88,7 +88,7 @@ def _connection_errors() -> tuple[type[BaseException], ...]:
 class CeleryBatches:
     """``Batches`` over the real system: the Celery app by task name, and the Redis ledger."""
 
-    def __init__(self, app: Celery, ledger: Ledger, *, max_batch: int) -> None:
+    def __init__(self, app: Celery[Any], ledger: Ledger, *, max_batch: int) -> None:
         self._app = app
         self._ledger = ledger
         self._max_batch = max_batch

@@ -56,6 +56,8 @@ __all__ = ["Go", "Limiter", "Wait"]
 # When the in-flight cap is reached, a slot usually frees as soon as a request
 # returns, so the suggested retry is short (the earliest lease expiry if sooner).
 IN_FLIGHT_RETRY_SECONDS = 0.25
+# How long an in-flight cap lowered by 429s is remembered without news (seconds).
+CAP_MEMORY = 600.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ class Limiter:
         lease_seconds: float,
         skew: float = 0.05,
         prefix: str = "reload:",
+        owner: str = "",
+        workers_key: str = "",
+        dead_after: float = 0.0,
     ) -> None:
         if not scope:
             raise ValueError("scope must be a non-empty string")
@@ -116,11 +121,18 @@ class Limiter:
         self.max_in_flight = max_in_flight
         self.lease_seconds = lease_seconds
         self.skew = skew
+        # Leases are "<owner>|<id>": the slot of an owner whose heartbeat (a score in
+        # ``workers_key``) is older than ``dead_after`` comes back at once.
+        self.owner = owner
+        self.workers_key = workers_key
+        self.dead_after = dead_after if workers_key else 0.0
         base = f"{prefix}limiter:{scope}"
         self.calls_key = f"{base}:calls"
         self.leases_key = f"{base}:leases"
         self.pause_key = f"{base}:pause"
         self.turns_key = f"{base}:turns"
+        self.cap_key = f"{base}:cap"
+        self.cap_ok_key = f"{base}:cap:ok"
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -129,6 +141,8 @@ class Limiter:
         self._in_flight = redis.register_script(scripts.IN_FLIGHT)
         self._started = redis.register_script(scripts.STARTED)
         self._paused_for = redis.register_script(scripts.PAUSED_FOR)
+        self._shrink = redis.register_script(scripts.SHRINK)
+        self._grow = redis.register_script(scripts.GROW)
 
     @property
     def window(self) -> float:
@@ -142,11 +156,18 @@ class Limiter:
         slot until warm). While it is live, only the rate applies and the same
         lease comes back, extended; once it has expired, this is a plain acquire.
         """
-        lease = uuid.uuid4().hex
+        lease = f"{self.owner}|{uuid.uuid4().hex}" if self.owner else uuid.uuid4().hex
         reply = cast(
             "list[Any]",
             self._acquire(
-                keys=[self.calls_key, self.leases_key, self.pause_key, self.turns_key],
+                keys=[
+                    self.calls_key,
+                    self.leases_key,
+                    self.pause_key,
+                    self.turns_key,
+                    self.workers_key or self.calls_key,
+                    self.cap_key,
+                ],
                 args=[
                     self.rate_count,
                     repr(self.window),
@@ -155,6 +176,7 @@ class Limiter:
                     lease,
                     repr(IN_FLIGHT_RETRY_SECONDS),
                     hold or "",
+                    repr(self.dead_after),
                 ],
             ),
         )
@@ -194,6 +216,18 @@ class Limiter:
             raise ValueError(f"seconds must be >= 0, got {seconds}")
         reply = self._pause(keys=[self.pause_key], args=[repr(float(seconds))])
         return float(_text(reply))
+
+    def shrink(self) -> int:
+        """A 429 said the account's limit is lower than the cap: lower it by one (not
+        below 1) for every worker; returns the new cap. It grows back with ``grow``."""
+        keys = [self.cap_key, self.cap_ok_key, self.leases_key]
+        return int(cast("int", self._shrink(keys=keys, args=[self.max_in_flight, CAP_MEMORY])))
+
+    def grow(self) -> int:
+        """A call was answered without a 429: after as many as the cap, raise it by one
+        (never above ``max_in_flight``); returns the cap in force."""
+        keys = [self.cap_key, self.cap_ok_key]
+        return int(cast("int", self._grow(keys=keys, args=[self.max_in_flight, CAP_MEMORY])))
 
     def in_flight(self) -> int:
         """The number of live (unexpired) leases."""

@@ -19,13 +19,16 @@ The four keys of one scope (``{prefix}limiter:{scope}:...``):
 ``turns``
     string, the next turn handed to a waiting caller (see ACQUIRE); PEXPIRE =
     that turn.
+``cap`` and ``cap:ok``
+    strings, the in-flight cap lowered by 429s and the successes counted since
+    (see SHRINK and GROW); PEXPIRE = CAP_MEMORY.
 
 An idle scope therefore leaves nothing behind, and nothing is stored per model.
 """
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "IN_FLIGHT", "PAUSE", "PAUSED_FOR", "RENEW", "STARTED"]
+__all__ = ["ACQUIRE", "GROW", "IN_FLIGHT", "PAUSE", "PAUSED_FOR", "RENEW", "SHRINK", "STARTED"]
 
 # The helpers every script starts with: the Redis clock as float seconds, a float
 # as a "%.6f" string, and a PEXPIRE that is never 0 ms (PEXPIRE 0 deletes the key).
@@ -56,6 +59,10 @@ end
 #   ARGV[7] held lease id, or '' — a caller already holding a live lease (a loading
 #           model that keeps its slot) needs only a rate grant: the cap is skipped and
 #           the held lease is extended instead of a new one being taken
+#   KEYS[5] workers (ZSCORE) worker id -> last heartbeat (worker.messaging)
+#   KEYS[6] cap (GET) the in-flight cap as lowered by 429s (SHRINK), if it is
+#   ARGV[8] dead after, seconds: a lease "<worker id>|<id>" whose worker's heartbeat is
+#           older than this is dropped when the cap is reached (0: never)
 # Returns {1, now, lease, grant} when granted (lease = the held one if it was live,
 # else ARGV[5]; grant = ARGV[5], the grant's member in the calls set), else
 # {0, seconds, reason} with the longest wait among the blocking conditions
@@ -66,6 +73,11 @@ ACQUIRE = (
 local rate_count = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local max_in_flight = tonumber(ARGV[3])
+-- A 429 lowered the cap below the configured one (see SHRINK); it grows back (GROW).
+local lowered = tonumber(redis.call('GET', KEYS[6]) or '0')
+if lowered > 0 and lowered < max_in_flight then
+    max_in_flight = lowered
+end
 local lease_seconds = tonumber(ARGV[4])
 local lease = ARGV[5]
 local in_flight_retry = tonumber(ARGV[6])
@@ -81,6 +93,20 @@ end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
 local live = redis.call('ZCARD', KEYS[2])
 local holding = ARGV[7] ~= '' and redis.call('ZSCORE', KEYS[2], ARGV[7]) ~= false
+local dead_after = tonumber(ARGV[8])
+if not holding and live >= max_in_flight and dead_after > 0 then
+    -- So does the lease of a worker whose heartbeat stopped ("<worker id>|<lease>").
+    for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+        local owner = string.match(member, '^(.-)|')
+        if owner then
+            local beat = redis.call('ZSCORE', KEYS[5], owner)
+            if beat and tonumber(beat) < now - dead_after then
+                redis.call('ZREM', KEYS[2], member)
+            end
+        end
+    end
+    live = redis.call('ZCARD', KEYS[2])
+end
 if not holding and live >= max_in_flight then
     -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go.
     local freeing = redis.call('ZRANGE', KEYS[2], live - max_in_flight, live - max_in_flight,
@@ -221,3 +247,40 @@ local pause_end = tonumber(redis.call('GET', KEYS[1]) or '0')
 return fmt(math.max(0, pause_end - redis_now()))
 """
 )
+
+# SHRINK: the upstream answered 429 "too many queued requests": the account's real limit
+# is below the cap. Lower the cap by one (never below 1), like TCP's multiplicative
+# decrease but one step at a time, so the next calls stop drawing 429s.
+#   KEYS[1] cap (GET, SET PX), KEYS[2] cap:ok (DEL), KEYS[3] leases (ZCARD)
+#   ARGV[1] configured max_in_flight, ARGV[2] memory seconds (how long a lowered cap lasts)
+# Returns the new cap.
+SHRINK = """
+local cap = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+local live = redis.call('ZCARD', KEYS[3])
+cap = math.max(1, math.min(cap, live) - 1)
+redis.call('SET', KEYS[1], cap, 'PX', math.ceil(tonumber(ARGV[2]) * 1000))
+redis.call('DEL', KEYS[2])
+return cap
+"""
+
+# GROW: a call was answered without a 429. After as many successes as the cap, the cap
+# grows by one (additive increase) until it is the configured one again.
+#   KEYS[1] cap (GET, SET PX, DEL), KEYS[2] cap:ok (INCR, DEL, PEXPIRE)
+#   ARGV[1] configured max_in_flight, ARGV[2] memory seconds
+# Returns the cap in force.
+GROW = """
+local cap = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cap == 0 then return tonumber(ARGV[1]) end
+local ok = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], math.ceil(tonumber(ARGV[2]) * 1000))
+if ok >= cap then
+  cap = cap + 1
+  redis.call('DEL', KEYS[2])
+  if cap >= tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[1])
+    return tonumber(ARGV[1])
+  end
+  redis.call('SET', KEYS[1], cap, 'PX', math.ceil(tonumber(ARGV[2]) * 1000))
+end
+return cap
+"""

@@ -67,6 +67,7 @@ class Ledger:
         self.last_call_at: float | None = None
         self.calls_total = 0
         self.calls_per_model: Counter[str] = Counter()
+        self.call_times_per_model: dict[str, list[float]] = {}
         self.calls_per_key: Counter[str] = Counter()
         self.reloads_started: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()
@@ -87,6 +88,7 @@ class Ledger:
         self.calls_per_key[label] += 1
         if model_id is not None:
             self.calls_per_model[model_id] += 1
+            self.call_times_per_model.setdefault(model_id, []).append(wall)
         self._window.add(now)
         window = self._window_per_key.get(label)
         if window is None:
@@ -122,6 +124,7 @@ class Ledger:
             "last_call_at": self.last_call_at,
             "calls_total": self.calls_total,
             "calls_per_model": dict(self.calls_per_model),
+            "call_times_per_model": {m: list(t) for m, t in self.call_times_per_model.items()},
             "calls_per_key": dict(self.calls_per_key),
             "reloads_started": dict(self.reloads_started),
             "answers": dict(self.answers),

@@ -1,0 +1,26 @@
+"""This worker's identity: who holds a message, a step lock or a limiter lease.
+
+``WORKER_ID`` is made once per worker incarnation, at import in the worker's
+main process, and inherited by its forked pool processes, so the heartbeat of
+the main process vouches for everything its pool holds. A replacement worker
+on the same host gets a new id: it never inherits a dead one's holdings by name.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+__all__ = ["WORKER_ID", "owner_of"]
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+# Separates the owner from the rest of a holder string: "<worker id>|<what>".
+SEPARATOR = "|"
+
+
+def owner_of(holder: str) -> str:
+    """The worker id in a holder string such as ``"host:12:ab12cd34|<task id>"`` ('' if none)."""
+    owner, found, _ = holder.partition(SEPARATOR)
+    return owner if found else ""

@@ -1,0 +1,339 @@
+"""Parked waits: a task that must wait is a score in Redis, not a message in the broker.
+
+A *job* is what is needed to send a task again: its name, arguments and
+Celery options (task id, group and chord membership, retries...). The options
+that many tasks share, such as a batch's chord, are stored once, as a
+*template* keyed by their digest. A job moves through these places, one at a
+time (the scripts are in :mod:`worker.messaging.scripts`):
+
+    park ──▶ due (score = due time) ──take_due──▶ sending ──sent──▶ sent (in the broker)
+      ▲                     ▲                │ publish failed         │ not received in
+      │                     └────────────────┴────────────────────────┘ time: due again
+      │                                                               ▼
+      └──────── a worker holds it (held:{worker}) ◀── hold (message received)
+                     │ finish / release: job cleared
+                     ▼ worker dead (no heartbeat): takeover makes it due now
+
+Every step is one Lua script on the Redis clock, so several workers never
+take one entry twice and a process that dies between two steps loses nothing:
+a lapsed ``sending`` claim or a dead worker's hold makes the job due again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from worker import constants as c
+from worker.messaging import scripts
+
+__all__ = ["Job", "ParkingLot", "Takeover", "split_options"]
+
+# Options that differ from task to task; everything else is shared through a template.
+_PER_TASK = ("task_id", "group_index", "retries")
+# Celery execution options a job keeps; anything else (a producer, a connection, the
+# delivery info of the message it came in) belongs to one publish and is dropped.
+_KEPT = frozenset(
+    {
+        "task_id",
+        "root_id",
+        "parent_id",
+        "group_id",
+        "group_index",
+        "shadow",
+        "chord",
+        "chain",
+        "link",
+        "link_error",
+        "expires",
+        "soft_time_limit",
+        "time_limit",
+        "headers",
+        "retries",
+        "reply_to",
+        "replaced_task_nesting",
+        "origin",
+        "ignore_result",
+        "priority",
+        "queue",
+    }
+)
+# How long a template outlives the last job that used it.
+TEMPLATE_TTL_SECONDS = c.RESULT_TTL_SECONDS
+# A template this process stored less than this long ago is not sent again.
+_TEMPLATE_CACHE_SECONDS = 60.0
+# A dead worker is remembered this long, so that its leases and locks are known dead.
+GONE_FORGET_SECONDS = 3600
+# Templates a pump keeps in memory (one per batch in flight, about).
+_KNOWN_TEMPLATES = 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    """One task to send again: ``app.send_task(name, args, kwargs, **options)``."""
+
+    name: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+
+    @property
+    def task_id(self) -> str:
+        return str(self.options["task_id"])
+
+
+@dataclass(frozen=True)
+class Takeover:
+    """The tasks of a dead worker made due again."""
+
+    worker: str
+    tasks: int
+    silent_for: float  # seconds since its last heartbeat
+
+
+def split_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of ``options`` that a job keeps, JSON-ready (``None`` values dropped)."""
+    kept = {k: v for k, v in options.items() if k in _KEPT and v is not None}
+    json.dumps(kept)  # raises TypeError now rather than in the pump
+    return kept
+
+
+class ParkingLot:
+    """The Redis side of parked waits and held messages; each method is one atomic step.
+
+    Parameters
+    ----------
+    client:
+        The Redis that holds the shared state (``REDIS_URL``).
+    worker_id:
+        Who holds what this process holds (``worker.messaging.identity.WORKER_ID``).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        worker_id: str,
+        *,
+        dead_after: float = c.WORKER_DEAD_SECONDS,
+        sending_lease: float = c.SENDING_LEASE_SECONDS,
+        receive_within: float = c.RECEIVE_WITHIN_SECONDS,
+    ) -> None:
+        self.redis = client
+        self.worker_id = worker_id
+        self.dead_after = dead_after
+        self.sending_lease = sending_lease
+        self.receive_within = receive_within
+        self._templates: dict[str, float] = {}  # digest -> when this process stored it
+        self._known: dict[str, dict[str, Any]] = {}  # digest -> template, read once
+        self._park = client.register_script(scripts.PARK)
+        self._take_due = client.register_script(scripts.TAKE_DUE)
+        self._sent = client.register_script(scripts.SENT)
+        self._unsend = client.register_script(scripts.UNSEND)
+        self._hold = client.register_script(scripts.HOLD)
+        self._finish = client.register_script(scripts.FINISH)
+        self._release = client.register_script(scripts.RELEASE)
+        self._heartbeat = client.register_script(scripts.HEARTBEAT)
+        self._takeover = client.register_script(scripts.TAKEOVER)
+        self._leave = client.register_script(scripts.LEAVE)
+        self._regrasp = client.register_script(scripts.REGRASP)
+
+    # ---- jobs in and out -------------------------------------------------------------
+
+    def park(self, job: Job, delay: float) -> float | None:
+        """Make ``job`` due in ``delay`` seconds (Redis time); this worker stops holding it.
+
+        Returns the due time, or ``None`` if the task has finished already (not parked).
+        Raises ``redis.RedisError`` if Redis cannot be reached.
+        """
+        digest, entry, template = self._encode(job)
+        fresh = self._templates.get(digest, 0.0) > time.monotonic() - _TEMPLATE_CACHE_SECONDS
+        keys = [
+            c.DUE_KEY,
+            c.JOBS_KEY,
+            c.template_key(digest),
+            c.held_key(self.worker_id),
+            c.done_key(job.task_id),
+        ]
+        args: list[str | int] = [
+            job.task_id,
+            entry,
+            "" if fresh else template,
+            repr(delay),
+            TEMPLATE_TTL_SECONDS,
+        ]
+        due = _text(self._park(keys=keys, args=args))
+        if len(self._templates) > _KNOWN_TEMPLATES:
+            self._templates.clear()
+        self._templates[digest] = time.monotonic()
+        return float(due) if due else None
+
+    def take_due(
+        self, *, limit: int, unreceived: int
+    ) -> tuple[list[Job], list[tuple[str, str]], float | None]:
+        """Claim up to ``limit`` due jobs for publishing, keeping at most ``unreceived``
+        published messages waiting for a worker.
+
+        Returns the jobs; the ``(task id, reason)`` of entries that could not be read
+        (cleared: the caller reports them); and the seconds until the next entry is
+        due (``None``: nothing is parked).
+        """
+        reply = self._take_due(
+            keys=[c.DUE_KEY, c.SENDING_KEY, c.SENT_KEY, c.JOBS_KEY],
+            args=[limit, self.sending_lease, unreceived, self.receive_within],
+        )
+        now = float(_text(reply[0]))
+        next_due = float(_text(reply[1])) - now if reply[1] else None
+        jobs: list[Job] = []
+        broken: list[tuple[str, str]] = []
+        for raw_id, raw in zip(reply[2::2], reply[3::2], strict=True):
+            task_id = _text(raw_id)
+            try:
+                if raw is None:
+                    raise LookupError("its job is gone")
+                jobs.append(self._decode(raw))
+            except (LookupError, ValueError, KeyError, TypeError) as exc:
+                broken.append((task_id, f"{type(exc).__name__}: {exc}"))
+        if broken:
+            ids = [task_id for task_id, _ in broken]
+            self.redis.zrem(c.SENDING_KEY, *ids)
+            self.redis.hdel(c.JOBS_KEY, *ids)
+        return jobs, broken, next_due
+
+    def sent(self, task_ids: Sequence[str]) -> None:
+        """These jobs were published: count them as waiting in the broker."""
+        if task_ids:
+            self._sent(keys=[c.SENDING_KEY, c.SENT_KEY], args=list(task_ids))
+
+    def unsend(self, task_id: str, delay: float) -> None:
+        """Publishing this job failed: it is due again in ``delay`` seconds."""
+        self._unsend(keys=[c.SENDING_KEY, c.DUE_KEY], args=[task_id, repr(delay)])
+
+    def hold(self, task_id: str, build: Any) -> bool:
+        """This worker received ``task_id``: hold it (a dead worker's holds are taken over).
+
+        ``build`` is called (no arguments) for the ``Job`` only when Redis has none for
+        the task (a message from an outside producer). Returns False if it could not be
+        built (``build`` returned ``None``).
+        """
+        keys = [
+            c.held_key(self.worker_id),
+            c.SENDING_KEY,
+            c.SENT_KEY,
+            c.DUE_KEY,
+            c.JOBS_KEY,
+            c.JOBS_KEY,
+        ]
+        if int(self._hold(keys=keys, args=[task_id, "", "", 0])) == 1:
+            return True
+        job = build()
+        if job is None:
+            return False
+        digest, entry, template = self._encode(job)
+        keys[-1] = c.template_key(digest)
+        self._hold(keys=keys, args=[task_id, entry, template, TEMPLATE_TTL_SECONDS])
+        return True
+
+    def finish(self, task_id: str) -> tuple[bool, str, bool]:
+        """Claim the one return of ``task_id``; clears its job and hold either way.
+
+        Returns ``(claimed, holder, holder_alive)``: when not claimed, ``holder`` is the
+        worker that finished it and ``holder_alive`` whether it still heartbeats.
+        """
+        keys = [
+            c.done_key(task_id),
+            c.JOBS_KEY,
+            c.DUE_KEY,
+            c.held_key(self.worker_id),
+            c.WORKERS_KEY,
+        ]
+        reply = self._finish(
+            keys=keys, args=[task_id, self.worker_id, c.DONE_TTL_SECONDS, self.dead_after]
+        )
+        if int(reply[0]) == 1:
+            return True, self.worker_id, True
+        return False, _text(reply[1]), int(reply[2]) == 1
+
+    def reclaim(self, task_id: str) -> None:
+        """Take over the finish of a task whose finisher died before storing its result."""
+        self.redis.set(c.done_key(task_id), self.worker_id, ex=c.DONE_TTL_SECONDS)
+
+    def release(self, task_id: str) -> None:
+        """The task ended (failed, or returned with no result to guard): forget it."""
+        self._release(keys=[c.JOBS_KEY, c.DUE_KEY, c.held_key(self.worker_id)], args=[task_id])
+
+    # ---- workers -----------------------------------------------------------------------
+
+    def heartbeat(self) -> float:
+        """Record that this worker is alive; returns Redis's time."""
+        return float(_text(self._heartbeat(keys=[c.WORKERS_KEY], args=[self.worker_id])))
+
+    def take_over(self) -> list[Takeover]:
+        """Make every task held by a dead worker due now; one entry per worker taken over."""
+        reply = self._takeover(
+            keys=[c.WORKERS_KEY, c.GONE_WORKERS_KEY, c.DUE_KEY, c.JOBS_KEY],
+            args=[self.dead_after, c.KEY_PREFIX, self.worker_id, GONE_FORGET_SECONDS],
+        )
+        return [
+            Takeover(_text(w), int(n), float(_text(age)))
+            for w, n, age in zip(reply[0::3], reply[1::3], reply[2::3], strict=True)
+        ]
+
+    def held(self) -> set[str]:
+        """The ids this worker holds, as Redis knows them."""
+        return {_text(m) for m in self.redis.smembers(c.held_key(self.worker_id))}
+
+    def regrasp(self, task_ids: Sequence[str]) -> int:
+        """These held tasks are no longer in this worker's hands: make them due now."""
+        if not task_ids:
+            return 0
+        keys = [c.held_key(self.worker_id), c.DUE_KEY, c.JOBS_KEY]
+        return int(self._regrasp(keys=keys, args=list(task_ids)))
+
+    def leave(self) -> None:
+        """A clean shutdown: drop this worker's holds and heartbeat."""
+        self._leave(keys=[c.WORKERS_KEY, c.held_key(self.worker_id)], args=[self.worker_id])
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def template(self, digest: str) -> dict[str, Any] | None:
+        raw = self.redis.get(c.template_key(digest))
+        return None if raw is None else dict(json.loads(raw))
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are parked, being sent, and waiting in the broker."""
+        pipe = self.redis.pipeline(transaction=False)
+        for key in (c.DUE_KEY, c.SENDING_KEY, c.SENT_KEY):
+            pipe.zcard(key)
+        pipe.hlen(c.JOBS_KEY)
+        due, sending, sent, jobs = pipe.execute()
+        return {"due": due, "sending": sending, "sent": sent, "jobs": jobs}
+
+    # ---- encoding -----------------------------------------------------------------------
+
+    def _encode(self, job: Job) -> tuple[str, str, str]:
+        shared = {k: v for k, v in job.options.items() if k not in _PER_TASK}
+        template = json.dumps({"name": job.name, "options": shared}, sort_keys=True)
+        digest = hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:20]
+        own = {k: job.options[k] for k in _PER_TASK if k in job.options}
+        entry = json.dumps({"t": digest, "a": job.args, "k": job.kwargs, "o": own})
+        return digest, entry, template
+
+    def _decode(self, raw: bytes | str) -> Job:
+        entry = json.loads(raw)
+        template = self._known.get(entry["t"]) or self.template(entry["t"])
+        if template is not None and len(self._known) < _KNOWN_TEMPLATES:
+            self._known[entry["t"]] = template  # content-addressed: it never changes
+        if template is None:
+            raise LookupError(f"template {entry['t']} of task {entry['o'].get('task_id')} is gone")
+        options = {**template["options"], **entry["o"]}
+        return Job(template["name"], list(entry["a"]), dict(entry["k"]), options)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,251 @@
+"""The pump: in every worker, publishes parked jobs when due, and keeps the worker's holds alive.
+
+``PumpStep`` is a Celery worker bootstep (``app.steps['worker'].add(PumpStep)``),
+so ``celery -A worker worker`` runs it with nothing extra to start. It starts
+one thread that, until the worker stops:
+
+- heartbeats twice a second (``reload:workers``), which keeps alive everything
+  this worker holds: the messages it received, its step locks, its limiter leases;
+- takes over the holdings of workers whose heartbeat stopped, and logs whom it
+  took over and how many tasks;
+- publishes due jobs in Celery's standard message format, no more at a time
+  than the worker's pool has room for (so the broker holds only work due now);
+  a failed publish makes the job due again a second later.
+
+A thread rather than a timer on the worker's event loop: the heartbeat must
+not wait on a busy loop (a solo pool runs tasks on it). The hook that holds
+each received message is ``on_task_received`` (Celery's ``task_received``
+signal, in the worker's main process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from celery import bootsteps, signals
+from celery.app.task import Context
+from celery.worker import state
+from kombu.serialization import loads
+
+from worker import constants as c
+from worker.messaging.parking import Job, ParkingLot
+from worker.messaging.task import ParkingTask, job_from_signature
+
+__all__ = ["Pump", "PumpStep", "on_task_received"]
+
+logger = logging.getLogger(__name__)
+
+# Seconds between two looks at the due set when nothing is due sooner.
+IDLE_SECONDS = 0.1
+# The shortest sleep between two looks (a busy pump loops at once instead).
+MIN_SLEEP_SECONDS = 0.005
+# A job whose publish failed is due again after this long.
+REPUBLISH_SECONDS = 1.0
+# Published messages per pool process that may wait in the broker for a worker.
+UNRECEIVED_PER_SLOT = 2
+# Seconds between two comparisons of what Redis says this worker holds with what it has.
+HOLD_CHECK_SECONDS = 2.0
+
+
+class Pump:
+    """One worker's publisher of due jobs; ``run_once`` is one look (tested without a thread).
+
+    Parameters
+    ----------
+    app:
+        The Celery app whose ``send_task`` publishes.
+    lot:
+        The parking lot (its ``worker_id`` is this worker's).
+    slots:
+        The worker's pool size: at most ``UNRECEIVED_PER_SLOT`` x slots published
+        messages wait in the broker at a time, and as many are published per look.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        lot: ParkingLot,
+        *,
+        slots: int,
+        in_hand: Callable[[], set[str] | None] = lambda: None,
+    ) -> None:
+        self.app = app
+        self.lot = lot
+        self.slots = max(1, slots)
+        self.in_hand = in_hand
+        self._next_beat = 0.0
+        self._next_check = 0.0
+        self._not_in_hand: set[str] = set()
+        # Since when this pump has beaten without a Redis failure (-inf: from the start).
+        self._beating_since: float | None = float("-inf")
+        self._failing = False
+
+    def run_once(self) -> float:
+        """Heartbeat, take over, publish what is due; return the seconds to sleep."""
+        try:
+            self._beat()
+            self._check_holds()
+            jobs, broken, next_due = self.lot.take_due(
+                limit=UNRECEIVED_PER_SLOT * self.slots,
+                unreceived=UNRECEIVED_PER_SLOT * self.slots,
+            )
+        except redis.RedisError as exc:
+            self._note_failure(exc)
+            return REPUBLISH_SECONDS
+        if self._failing:
+            logger.warning("pump: Redis is reachable again")
+            self._failing = False
+        for task_id, reason in broken:
+            logger.error("pump: dropped parked task %s that cannot be read (%s)", task_id, reason)
+        published = self._publish(jobs)
+        if len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
+            return 0.0  # there may be more due: look again at once
+        if next_due is None:
+            return IDLE_SECONDS
+        return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS if published else 0.0, next_due))
+
+    def _publish(self, jobs: list[Job]) -> int:
+        sent: list[str] = []
+        for job in jobs:
+            try:
+                self.app.send_task(job.name, job.args, job.kwargs, **job.options)
+            except Exception as exc:  # the broker is unreachable: keep the job, try again
+                logger.warning("pump: could not publish %s[%s]: %s", job.name, job.task_id, exc)
+                # If even that fails, its claim lapses and it is due again: never lost.
+                with contextlib.suppress(redis.RedisError):
+                    self.lot.unsend(job.task_id, REPUBLISH_SECONDS)
+            else:
+                sent.append(job.task_id)
+        try:
+            self.lot.sent(sent)
+        except redis.RedisError as exc:
+            self._note_failure(exc)
+        return len(sent)
+
+    def _beat(self) -> None:
+        now = time.monotonic()
+        if now < self._next_beat:
+            return
+        self.lot.heartbeat()
+        self._next_beat = now + c.WORKER_HEARTBEAT_SECONDS
+        if self._beating_since is None:
+            self._beating_since = now
+        # After a Redis outage, take over only once we have beaten for a while again: then
+        # every heartbeat is old, and the live workers need a moment to beat again.
+        if now - self._beating_since >= c.WORKER_DEAD_SECONDS:
+            for gone in self.lot.take_over():
+                logger.warning(
+                    "took over %d task(s) from worker %s (no heartbeat for %.1f s)",
+                    gone.tasks,
+                    gone.worker,
+                    gone.silent_for,
+                )
+
+    def _check_holds(self) -> None:
+        """Tasks Redis says we hold but we do not have (seen twice in a row) go on elsewhere."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + HOLD_CHECK_SECONDS
+        mine = self.in_hand()
+        if mine is None:
+            return
+        missing = self.lot.held() - mine
+        lost = sorted(missing & self._not_in_hand)
+        self._not_in_hand = missing - set(lost)
+        if lost and (count := self.lot.regrasp(lost)):
+            logger.warning("re-queued %d task(s) this worker held but no longer has", count)
+
+    def _note_failure(self, exc: Exception) -> None:
+        self._beating_since = None
+        if not self._failing:
+            logger.warning("pump: Redis unreachable (%s); parked jobs wait until it is back", exc)
+            self._failing = True
+
+
+class PumpStep(bootsteps.StartStopStep):
+    """The worker bootstep that runs the ``Pump`` in a thread."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pump: Pump | None = None
+
+    def start(self, worker: Any) -> None:
+        from worker.producer import parking_lot
+
+        self._pump = Pump(
+            worker.app, parking_lot(), slots=worker.concurrency or 1, in_hand=_requests_in_hand
+        )
+        self._thread = threading.Thread(target=self._run, name="reload-pump", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        assert self._pump is not None
+        while not self._stop.is_set():
+            try:
+                pause = self._pump.run_once()
+            except Exception:  # a bug must not stop the pump for good
+                logger.exception("pump: unexpected error")
+                pause = REPUBLISH_SECONDS
+            if pause > 0:
+                self._stop.wait(pause)
+
+    def stop(self, worker: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._pump is not None:
+            # If Redis is unreachable, the others take over once the heartbeat is old.
+            with contextlib.suppress(redis.RedisError):
+                self._pump.lot.leave()
+
+    shutdown = stop
+
+
+def _requests_in_hand() -> set[str] | None:
+    """Ids of the tasks this worker has received and not finished (``None``: unknown now)."""
+    for _ in range(3):
+        try:
+            return {r.id for r in list(state.reserved_requests) + list(state.active_requests)}
+        except RuntimeError:  # the consumer changed the set while we copied it
+            continue
+    return None
+
+
+def job_from_request(request: Any) -> Job | None:
+    """The job that sends a received message's task again (``None``: unreadable)."""
+    try:
+        args, kwargs, embed = loads(
+            request.body,
+            request.content_type,
+            request.content_encoding,
+            accept={request.content_type},
+        )
+        context = {**request.request_dict, **(embed or {}), "args": args, "kwargs": kwargs}
+        return job_from_signature(request.task.signature_from_request(Context(context)))
+    except Exception:
+        logger.exception("cannot keep a copy of received task %s", request.id)
+        return None
+
+
+@signals.task_received.connect(weak=False)
+def on_task_received(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """Hold each received task of ours, so that a dead worker's tasks are taken over."""
+    if request is None or not isinstance(request.task, ParkingTask):
+        return
+    from worker.producer import parking_lot
+
+    try:
+        parking_lot().hold(request.id, lambda: job_from_request(request))
+    except redis.RedisError as exc:
+        logger.warning("could not record that this worker holds %s: %s", request.id, exc)

@@ -1,0 +1,254 @@
+"""The Lua scripts of parked waits, one named constant per atomic step.
+
+Every script takes its time from ``redis.call('TIME')``. The keys (see
+``worker.constants``): ``jobs`` (hash: task id -> job JSON), ``due`` (zset: task
+id -> due time), ``sending`` (zset: task id -> when a pump's claim lapses),
+``sent`` (zset: task id -> publish time), ``held:{worker}`` (set of task ids),
+``workers`` (zset: worker id -> last heartbeat), ``workers:gone`` (zset),
+``done:{task id}`` (string: who finished it), ``tpl:{digest}`` (string).
+
+A task id is in at most one of ``due``, ``sending``, ``sent`` and the ``held``
+sets at a time; each script below moves it from one to the next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FINISH",
+    "HEARTBEAT",
+    "HOLD",
+    "LEAVE",
+    "PARK",
+    "REGRASP",
+    "RELEASE",
+    "SENT",
+    "TAKEOVER",
+    "TAKE_DUE",
+    "UNSEND",
+]
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local function fmt(x) return string.format('%.6f', x) end
+"""
+
+# PARK: store a task's job and make it due in ARGV[4] seconds.
+#   KEYS[1] due, KEYS[2] jobs, KEYS[3] tpl:{digest}, KEYS[4] held:{worker}, KEYS[5] done:{id}
+#   ARGV[1] task id, ARGV[2] job JSON, ARGV[3] template JSON ('' = already stored),
+#   ARGV[4] delay seconds, ARGV[5] template TTL seconds
+# Returns the due time, or '' when the task has finished already (nothing parked).
+PARK = (
+    _NOW
+    + """
+if redis.call('EXISTS', KEYS[5]) == 1 then return '' end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+else
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
+local due = now + math.max(0, tonumber(ARGV[4]))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], fmt(due), ARGV[1])
+redis.call('SREM', KEYS[4], ARGV[1])
+return fmt(due)
+"""
+)
+
+# TAKE_DUE: a pump claims due entries, at most ARGV[1], and no more than keep ARGV[3]
+# published-but-unreceived messages in the broker (flow control).
+#   KEYS[1] due, KEYS[2] sending, KEYS[3] sent, KEYS[4] jobs
+#   ARGV[1] most to take, ARGV[2] claim seconds, ARGV[3] most unreceived,
+#   ARGV[4] receive within seconds
+# First, entries whose pump died mid-publish (claim lapsed) are due again, and so are
+# messages no worker received in time (lost between the broker and a worker that died,
+# or purged): at worst a second copy, which finds its flight and carries on.
+# Returns {now, next due time or '', id1, job1, id2, job2, ...}; a job may be false
+# (its body is gone: the caller reports it).
+TAKE_DUE = (
+    _NOW
+    + """
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+for _, id in ipairs(lapsed) do
+  redis.call('ZADD', KEYS[1], fmt(now), id)
+  redis.call('ZREM', KEYS[2], id)
+end
+local unreceived = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', fmt(now - tonumber(ARGV[4])))
+for _, id in ipairs(unreceived) do
+  redis.call('ZREM', KEYS[3], id)
+  if redis.call('HEXISTS', KEYS[4], id) == 1 then redis.call('ZADD', KEYS[1], fmt(now), id) end
+end
+local room = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[3]))
+local out = {fmt(now), ''}
+if room > 0 then
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now), 'LIMIT', 0, room)
+  for _, id in ipairs(ids) do
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[2])), id)
+    table.insert(out, id)
+    table.insert(out, redis.call('HGET', KEYS[4], id))
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[2] then out[2] = first[2] end
+return out
+"""
+)
+
+# SENT: the pump published these ids; they wait in the broker until a worker holds one.
+#   KEYS[1] sending, KEYS[2] sent;  ARGV: task ids
+# An id a worker received already (HOLD took it out of sending) is not counted.
+SENT = (
+    _NOW
+    + """
+for _, id in ipairs(ARGV) do
+  if redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('ZADD', KEYS[2], fmt(now), id)
+  end
+end
+return #ARGV
+"""
+)
+
+# UNSEND: a publish failed; the entry is due again in ARGV[2] seconds (nothing is lost).
+#   KEYS[1] sending, KEYS[2] due;  ARGV[1] task id, ARGV[2] seconds
+UNSEND = (
+    _NOW
+    + """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[2])), ARGV[1])
+  return 1
+end
+return 0
+"""
+)
+
+# HOLD: a worker received the task's message; it holds the task until it parks or ends.
+#   KEYS[1] held:{worker}, KEYS[2] sending, KEYS[3] sent, KEYS[4] due, KEYS[5] jobs,
+#   KEYS[6] tpl:{digest} (or any key when ARGV[2] is '')
+#   ARGV[1] task id, ARGV[2] job JSON ('' = the caller has not built it), ARGV[3] template
+#   JSON, ARGV[4] template TTL seconds
+# Returns 1 when held, 0 when no job is stored and none was given (call again with it).
+HOLD = """
+if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
+  if ARGV[2] == '' then return 0 end
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
+  redis.call('SET', KEYS[6], ARGV[3], 'EX', ARGV[4])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+"""
+
+# FINISH: the task is about to return its result: only one execution of it may.
+#   KEYS[1] done:{id}, KEYS[2] jobs, KEYS[3] due, KEYS[4] held:{worker}, KEYS[5] workers
+#   ARGV[1] task id, ARGV[2] worker id, ARGV[3] done TTL, ARGV[4] dead after seconds
+# Returns {1} when this execution returns the result; {0, holder, alive} when another
+# did (alive: 1 if that worker still heartbeats). Either way the job is cleared.
+FINISH = (
+    _NOW
+    + """
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[4], ARGV[1])
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[2] then
+  local beat = redis.call('ZSCORE', KEYS[5], holder)
+  local alive = 0
+  if beat and tonumber(beat) > now - tonumber(ARGV[4]) then alive = 1 end
+  return {0, holder, alive}
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return {1}
+"""
+)
+
+# RELEASE: the task ended without a result to guard (a failure, a plain return):
+# forget its job and the hold.
+#   KEYS[1] jobs, KEYS[2] due, KEYS[3] held:{worker};  ARGV[1] task id
+RELEASE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""
+
+# HEARTBEAT: this worker is alive.  KEYS[1] workers;  ARGV[1] worker id.  Returns now.
+HEARTBEAT = (
+    _NOW
+    + """
+redis.call('ZADD', KEYS[1], fmt(now), ARGV[1])
+return fmt(now)
+"""
+)
+
+# TAKEOVER: every task held by a worker whose heartbeat is older than ARGV[1] is due, as
+# of that last heartbeat: ahead of everything that became due since.
+#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] due, KEYS[4] jobs
+#   ARGV[1] dead after seconds, ARGV[2] key prefix (held sets are prefix..'held:'..id),
+#   ARGV[3] this worker's id, ARGV[4] forget gone workers after seconds
+# Returns {worker, tasks taken, seconds since its heartbeat, ...} for each dead worker
+# seen for the first time. Gone workers keep their last heartbeat in workers:gone (and in
+# workers) so that a lease or lock they held is known to be dead, until ARGV[4] passes.
+TAKEOVER = (
+    _NOW
+    + """
+local forget = now - tonumber(ARGV[4])
+for _, key in ipairs({KEYS[1], KEYS[2]}) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', fmt(forget))
+end
+local out = {}
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now - tonumber(ARGV[1])),
+                        'WITHSCORES')
+for i = 1, #dead, 2 do
+  local id, beat = dead[i], dead[i + 1]
+  if id ~= ARGV[3] then
+    local held = ARGV[2] .. 'held:' .. id
+    local taken = 0
+    for _, task in ipairs(redis.call('SMEMBERS', held)) do
+      if redis.call('HEXISTS', KEYS[4], task) == 1 then
+        redis.call('ZADD', KEYS[3], beat, task)
+        taken = taken + 1
+      end
+    end
+    redis.call('DEL', held)
+    if redis.call('ZADD', KEYS[2], 'NX', beat, id) == 1 or taken > 0 then
+      table.insert(out, id)
+      table.insert(out, taken)
+      table.insert(out, fmt(now - tonumber(beat)))
+    end
+  end
+end
+return out
+"""
+)
+
+# REGRASP: tasks this worker's hold set names but the worker no longer has in hand (a
+# message dropped by a broker reconnect, a requeue that failed, a pool process that died)
+# are due now, so they go on instead of waiting for the broker's visibility timeout.
+#   KEYS[1] held:{worker}, KEYS[2] due, KEYS[3] jobs;  ARGV: task ids
+# Returns how many were made due.
+REGRASP = (
+    _NOW
+    + """
+local n = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('SREM', KEYS[1], id) == 1 and redis.call('HEXISTS', KEYS[3], id) == 1 then
+    redis.call('ZADD', KEYS[2], fmt(now), id)
+    n = n + 1
+  end
+end
+return n
+"""
+)
+
+# LEAVE: a clean shutdown. Tasks the worker still holds were handed back to the broker
+# by Celery, so the hold is dropped, and so is the heartbeat.
+#   KEYS[1] workers, KEYS[2] held:{worker};  ARGV[1] worker id
+LEAVE = """
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""

@@ -1,0 +1,160 @@
+"""``ParkingTask``: a Celery task class whose sends and waits are parked in Redis.
+
+Through Celery's public extension point (a custom ``Task`` class):
+
+- ``apply_async`` (which ``delay``, groups and chords go through) parks the task
+  as a job, due now or after its ``countdown``/``eta``, instead of publishing
+  it; a worker's pump publishes it, in Celery's standard message, when it is due
+  and a worker has room for it.
+- ``wait(exc, seconds)`` is ``retry`` without the publish: the job is parked
+  for ``seconds`` and the ``Retry`` it returns ends the execution as a retry
+  does, so Flower shows the retry and its reason, the message is acknowledged,
+  and nothing waits in the broker or in a worker.
+- ``finish_once()`` lets only one execution of a task id return its result,
+  so a redelivered or taken-over copy never reaches a chord twice.
+- Redis unreachable (after the client's own retries) never fails a task: the
+  message is handed back (``Reject(requeue=True)``), and should even that fail,
+  the worker's pump notices it no longer has the task and makes it due again.
+
+Producers that send by name (``send_task``) publish directly, as always.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from numbers import Real
+from typing import Any, cast
+
+import redis
+from celery import Task
+from celery.exceptions import Reject, Retry
+from celery.utils import uuid
+
+from worker.messaging.parking import Job, ParkingLot, split_options
+
+__all__ = ["INFRASTRUCTURE_ERRORS", "ParkingTask", "job_from_signature"]
+
+logger = logging.getLogger(__name__)
+
+# Failures that mean "try again when Redis is back", never "the task failed".
+INFRASTRUCTURE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+
+
+def job_from_signature(sig: Any) -> Job:
+    """The job that sends ``sig`` (a Celery ``Signature``) again."""
+    return Job(sig.task, list(sig.args or ()), dict(sig.kwargs or {}), split_options(sig.options))
+
+
+class ParkingTask(Task[Any, Any]):
+    """Base class of this project's tasks (``@app.task(base=ParkingTask)``)."""
+
+    abstract = True
+    #: Returns this process's parking lot; ``None``: ``worker.producer.parking_lot``.
+    lot_factory: Callable[[], ParkingLot] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except INFRASTRUCTURE_ERRORS as exc:
+            logger.warning(
+                "%s[%s]: Redis unreachable (%s); handing it back", self.name, self.request.id, exc
+            )
+            raise Reject(f"Redis unreachable: {exc}", requeue=True) from None
+
+    @property
+    def parking(self) -> ParkingLot:
+        """This process's parking lot (built on first use, after a fork)."""
+        if self.lot_factory is not None:
+            return self.lot_factory()
+        from worker.producer import parking_lot
+
+        return parking_lot()
+
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: str | None = None,
+        **options: Any,
+    ) -> Any:
+        """Park the task (due now, or after ``countdown``/``eta``) instead of publishing it.
+
+        Returns its ``AsyncResult``. Raises ``redis.RedisError`` if Redis is unreachable.
+        """
+        app = self.app
+        if app.conf.task_always_eager:
+            return super().apply_async(
+                args, kwargs, task_id, producer, link, link_error, shadow, **options
+            )
+        delay = _delay(options.pop("countdown", None), options.pop("eta", None))
+        add_to_parent = options.pop("add_to_parent", True)
+        task_id = task_id or uuid()
+        parent = app.current_worker_task
+        if parent is not None:
+            options.setdefault("root_id", parent.request.root_id or parent.request.id)
+            options.setdefault("parent_id", parent.request.id)
+        options.update(task_id=task_id, link=link, link_error=link_error, shadow=shadow)
+        job = Job(self.name, list(args or ()), dict(kwargs or {}), split_options(options))
+        self.parking.park(job, delay)
+        result = self.AsyncResult(task_id)
+        if add_to_parent and parent is not None:
+            parent.add_trail(result)
+        return result
+
+    def wait(self, exc: Exception, seconds: float) -> Retry:
+        """Park this execution's task for ``seconds`` and return the ``Retry`` to raise.
+
+        ``exc`` is the reason Flower shows. Raises ``redis.RedisError`` if Redis is
+        unreachable (the caller decides: nothing was parked, the message is not acked).
+        """
+        request = self.request
+        if request.called_directly:
+            raise exc
+        sig = self.signature_from_request(request, retries=request.retries + 1)
+        self.parking.park(job_from_signature(sig), seconds)
+        return Retry(exc=exc, when=cast("Real", seconds), sig=sig)
+
+    def finish_once(self) -> bool:
+        """True if this execution is the one that returns the task's result.
+
+        False when another execution returned it (or is returning it): the caller
+        raises ``celery.exceptions.Ignore`` so that no second result reaches a chord.
+        An execution whose worker died before the result was stored is replaced.
+        """
+        task_id = str(self.request.id)
+        claimed, holder, alive = self.parking.finish(task_id)
+        if claimed:
+            return True
+        if not alive and not self.AsyncResult(task_id).ready():
+            logger.warning(
+                "task %s: its finisher %s died before storing it; finishing", task_id, holder
+            )
+            self.parking.reclaim(task_id)
+            return True
+        return False
+
+    def after_return(
+        self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """After a success or a failure (never after a wait): forget the task's job."""
+        try:
+            self.parking.release(task_id)
+        except Exception:  # the result is stored; a stale job is harmless (it finds it done)
+            logger.warning("could not clear the job of task %s", task_id, exc_info=True)
+
+
+def _delay(countdown: float | None, eta: datetime | str | None) -> float:
+    if countdown is not None:
+        return max(0.0, float(countdown))
+    if eta is None:
+        return 0.0
+    when = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
