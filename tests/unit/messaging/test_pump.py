@@ -1,0 +1,162 @@
+"""Pump.run_once: publish due jobs with flow control, never lose one, survive Redis outages.
+
+The app is a fake whose ``send_task`` records each publish (or raises, like a broker
+that cannot be reached); the lot is on the parametrised ``client``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+import pytest
+import redis
+import redis.backoff
+import redis.retry
+
+from tests.unit.messaging.conftest import LotFactory, make_job, redis_now
+from worker import constants as c
+from worker.messaging import pump as pump_module
+from worker.messaging.parking import ParkingLot
+from worker.messaging.pump import UNRECEIVED_PER_SLOT, Pump
+
+
+class FakeApp:
+    """Records ``send_task`` calls; raises ``failures`` times first (broker unreachable)."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.calls: list[tuple[str, list[Any], dict[str, Any], dict[str, Any]]] = []
+
+    def send_task(self, name: str, args: list[Any], kwargs: dict[str, Any], **options: Any) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("broker unreachable")
+        self.calls.append((name, args, kwargs, options))
+
+    @property
+    def published(self) -> list[str]:
+        return [options["task_id"] for _, _, _, options in self.calls]
+
+
+def test_given_a_due_job_when_the_pump_runs_then_it_is_published_once_and_counted_as_sent(
+    lot: LotFactory,
+) -> None:
+    parking = lot("w1")
+    parking.park(make_job("t1", 7, queue="celery", group_id="g"), 0)
+    app = FakeApp()
+    pump = Pump(app, parking, slots=4)
+
+    pump.run_once()
+    pump.run_once()
+
+    assert app.calls == [("t.add", [7], {}, {"task_id": "t1", "queue": "celery", "group_id": "g"})]
+    assert parking.counts()["sent"] == 1
+    # Flow control sees it waiting in the broker: with room for one, nothing more is taken.
+    parking.park(make_job("t2"), 0)
+    assert parking.take_due(limit=10, unreceived=1)[0] == []
+
+
+def test_given_a_publish_that_fails_then_the_job_is_due_again_shortly_and_published_next(
+    client: redis.Redis, lot: LotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pump_module, "REPUBLISH_SECONDS", 0.2)
+    parking = lot("w1")
+    parking.park(make_job("t1"), 0)
+    app = FakeApp(failures=1)
+    pump = Pump(app, parking, slots=4)
+
+    pump.run_once()  # the broker is unreachable
+
+    assert app.published == []
+    due = client.zscore(c.DUE_KEY, "t1")
+    assert due is not None and 0.1 < due - redis_now(client) <= 0.2
+    assert parking.counts() == {"due": 1, "sending": 0, "sent": 0, "jobs": 1}
+    pump.run_once()
+    assert app.published == []  # not due yet
+    time.sleep(0.22)
+    pump.run_once()
+    assert app.published == ["t1"]  # nothing lost
+    assert parking.counts()["sent"] == 1
+
+
+def test_given_one_slot_when_many_are_due_then_at_most_2_wait_in_the_broker_until_held(
+    lot: LotFactory,
+) -> None:
+    assert UNRECEIVED_PER_SLOT == 2
+    parking = lot("pump")
+    for i in range(6):
+        parking.park(make_job(f"t{i}"), 0)
+    app = FakeApp()
+    pump = Pump(app, parking, slots=1)
+
+    pump.run_once()
+    pump.run_once()
+    assert len(app.published) == 2
+
+    worker = lot("worker")
+    assert worker.hold(app.published[0], lambda: None)  # a worker received one
+    pump.run_once()
+    pump.run_once()
+
+    assert len(app.published) == 3
+    assert len(set(app.published)) == 3
+
+
+def test_given_a_held_task_not_in_hand_then_it_is_due_again_after_two_checks_not_one(
+    lot: LotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pump_module, "HOLD_CHECK_SECONDS", 0.0)
+    parking = lot("w1")
+    parking.park(make_job("lost"), 0)
+    assert parking.hold("lost", lambda: None)  # received, then dropped by a reconnect
+    app = FakeApp()
+    pump = Pump(app, parking, slots=4, in_hand=set)
+
+    pump.run_once()  # first check: missing once (it may be on its way in)
+    assert app.published == []
+    assert parking.held() == {"lost"}
+
+    pump.run_once()  # second check: still missing: due now, and published
+    assert parking.held() == set()
+    assert app.published == ["lost"]
+
+
+def test_given_a_task_in_hand_then_it_is_never_made_due_again(
+    lot: LotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pump_module, "HOLD_CHECK_SECONDS", 0.0)
+    parking = lot("w1")
+    parking.park(make_job("mine"), 0)
+    parking.hold("mine", lambda: None)
+    app = FakeApp()
+    pump = Pump(app, parking, slots=4, in_hand=lambda: {"mine"})
+
+    for _ in range(3):
+        pump.run_once()
+
+    assert parking.held() == {"mine"}
+    assert app.published == []
+
+
+def test_given_redis_unreachable_when_the_pump_runs_then_it_returns_a_pause_without_raising() -> (
+    None
+):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = redis.Redis(
+        port=port,
+        socket_connect_timeout=0.2,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+    )
+    app = FakeApp()
+    pump = Pump(app, ParkingLot(client, "w1"), slots=1)
+    try:
+        pause = pump.run_once()
+        assert pause > 0
+        assert pump.run_once() > 0  # and again: the pump keeps going
+    finally:
+        client.close()
+    assert app.calls == []
