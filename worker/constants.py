@@ -107,6 +107,9 @@ SENT_KEY = f"{KEY_PREFIX}sent"
 WORKERS_KEY = f"{KEY_PREFIX}workers"
 """Sorted set: worker id -> its last heartbeat (Redis time)."""
 
+WORKER_SLOTS_KEY = f"{KEY_PREFIX}workers:slots"
+"""Hash: worker id -> its pool slots (the pumps' flow control adds up the live ones)."""
+
 GONE_WORKERS_KEY = f"{KEY_PREFIX}workers:gone"
 """Sorted set: dead workers already taken over, scored by their last heartbeat."""
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,7 @@ class ParkingLot:
         self._takeover = client.register_script(scripts.TAKEOVER)
         self._leave = client.register_script(scripts.LEAVE)
         self._regrasp = client.register_script(scripts.REGRASP)
+        self._reclaim = client.register_script(scripts.RECLAIM)
 
     # ---- jobs in and out -------------------------------------------------------------
 
@@ -243,8 +245,10 @@ class ParkingLot:
         """Claim the one return of ``task_id``; clears its job and hold either way.
 
         Returns ``(claimed, holder, holder_alive)``: when not claimed, ``holder`` is the
-        worker that finished it and ``holder_alive`` whether it still heartbeats.
+        execution that finished it and ``holder_alive`` whether its worker still
+        heartbeats. Every call is a new execution: a second call never claims.
         """
+        execution = f"{self.worker_id}|{uuid.uuid4().hex}"
         keys = [
             c.done_key(task_id),
             c.JOBS_KEY,
@@ -253,15 +257,18 @@ class ParkingLot:
             c.WORKERS_KEY,
         ]
         reply = self._finish(
-            keys=keys, args=[task_id, self.worker_id, c.DONE_TTL_SECONDS, self.dead_after]
+            keys=keys, args=[task_id, execution, c.DONE_TTL_SECONDS, self.dead_after]
         )
         if int(reply[0]) == 1:
-            return True, self.worker_id, True
+            return True, execution, True
         return False, _text(reply[1]), int(reply[2]) == 1
 
-    def reclaim(self, task_id: str) -> None:
-        """Take over the finish of a task whose finisher died before storing its result."""
-        self.redis.set(c.done_key(task_id), self.worker_id, ex=c.DONE_TTL_SECONDS)
+    def reclaim(self, task_id: str, dead_holder: str) -> bool:
+        """Take over the finish of a task whose finisher ``dead_holder`` died before storing
+        its result; False if another execution took it over first."""
+        execution = f"{self.worker_id}|{uuid.uuid4().hex}"
+        args: list[str | int] = [dead_holder, execution, c.DONE_TTL_SECONDS]
+        return int(self._reclaim(keys=[c.done_key(task_id)], args=args)) == 1
 
     def release(self, task_id: str) -> None:
         """The task ended (failed, or returned with no result to guard): forget it."""
@@ -269,14 +276,19 @@ class ParkingLot:
 
     # ---- workers -----------------------------------------------------------------------
 
-    def heartbeat(self) -> float:
-        """Record that this worker is alive; returns Redis's time."""
-        return float(_text(self._heartbeat(keys=[c.WORKERS_KEY], args=[self.worker_id])))
+    def heartbeat(self, slots: int = 0) -> int:
+        """Record that this worker is alive with ``slots`` pool processes; returns the pool
+        slots of all live workers together."""
+        reply = self._heartbeat(
+            keys=[c.WORKERS_KEY, c.WORKER_SLOTS_KEY],
+            args=[self.worker_id, slots, self.dead_after],
+        )
+        return int(reply[1])
 
     def take_over(self) -> list[Takeover]:
         """Make every task held by a dead worker due now; one entry per worker taken over."""
         reply = self._takeover(
-            keys=[c.WORKERS_KEY, c.GONE_WORKERS_KEY, c.DUE_KEY, c.JOBS_KEY],
+            keys=[c.WORKERS_KEY, c.GONE_WORKERS_KEY, c.DUE_KEY, c.JOBS_KEY, c.WORKER_SLOTS_KEY],
             args=[self.dead_after, c.KEY_PREFIX, self.worker_id, GONE_FORGET_SECONDS],
         )
         return [
@@ -297,7 +309,8 @@ class ParkingLot:
 
     def leave(self) -> None:
         """A clean shutdown: drop this worker's holds and heartbeat."""
-        self._leave(keys=[c.WORKERS_KEY, c.held_key(self.worker_id)], args=[self.worker_id])
+        keys = [c.WORKERS_KEY, c.held_key(self.worker_id), c.WORKER_SLOTS_KEY]
+        self._leave(keys=keys, args=[self.worker_id])
 
     # ---- reading ------------------------------------------------------------------------
 

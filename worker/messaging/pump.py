@@ -63,8 +63,9 @@ class Pump:
     lot:
         The parking lot (its ``worker_id`` is this worker's).
     slots:
-        The worker's pool size: at most ``UNRECEIVED_PER_SLOT`` x slots published
-        messages wait in the broker at a time, and as many are published per look.
+        The worker's pool size. At most ``UNRECEIVED_PER_SLOT`` x the pool slots of
+        all live workers published messages wait in the broker at a time, and this
+        pump publishes at most ``UNRECEIVED_PER_SLOT`` x ``slots`` per look.
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class Pump:
         self.slots = max(1, slots)
         self.in_hand = in_hand
         self._next_beat = 0.0
+        self._fleet_slots = self.slots  # pool slots of every live worker, from heartbeats
         self._next_check = 0.0
         self._not_in_hand: set[str] = set()
         # Since when this pump has beaten without a Redis failure (-inf: from the start).
@@ -93,7 +95,7 @@ class Pump:
             self._check_holds()
             jobs, broken, next_due = self.lot.take_due(
                 limit=UNRECEIVED_PER_SLOT * self.slots,
-                unreceived=UNRECEIVED_PER_SLOT * self.slots,
+                unreceived=UNRECEIVED_PER_SLOT * max(self.slots, self._fleet_slots),
             )
         except redis.RedisError as exc:
             self._note_failure(exc)
@@ -132,13 +134,13 @@ class Pump:
         now = time.monotonic()
         if now < self._next_beat:
             return
-        self.lot.heartbeat()
+        self._fleet_slots = self.lot.heartbeat(self.slots)
         self._next_beat = now + c.WORKER_HEARTBEAT_SECONDS
         if self._beating_since is None:
             self._beating_since = now
         # After a Redis outage, take over only once we have beaten for a while again: then
         # every heartbeat is old, and the live workers need a moment to beat again.
-        if now - self._beating_since >= c.WORKER_DEAD_SECONDS:
+        if now - self._beating_since >= self.lot.dead_after:
             for gone in self.lot.take_over():
                 logger.warning(
                     "took over %d task(s) from worker %s (no heartbeat for %.1f s)",

@@ -5,6 +5,7 @@ Every script takes its time from ``redis.call('TIME')``. The keys (see
 id -> due time), ``sending`` (zset: task id -> when a pump's claim lapses),
 ``sent`` (zset: task id -> publish time), ``held:{worker}`` (set of task ids),
 ``workers`` (zset: worker id -> last heartbeat), ``workers:gone`` (zset),
+``workers:slots`` (hash: worker id -> pool slots),
 ``done:{task id}`` (string: who finished it), ``tpl:{digest}`` (string).
 
 A task id is in at most one of ``due``, ``sending``, ``sent`` and the ``held``
@@ -19,6 +20,7 @@ __all__ = [
     "HOLD",
     "LEAVE",
     "PARK",
+    "RECLAIM",
     "REGRASP",
     "RELEASE",
     "SENT",
@@ -144,7 +146,8 @@ return 1
 
 # FINISH: the task is about to return its result: only one execution of it may.
 #   KEYS[1] done:{id}, KEYS[2] jobs, KEYS[3] due, KEYS[4] held:{worker}, KEYS[5] workers
-#   ARGV[1] task id, ARGV[2] worker id, ARGV[3] done TTL, ARGV[4] dead after seconds
+#   ARGV[1] task id, ARGV[2] this execution "<worker id>|<token>", ARGV[3] done TTL,
+#   ARGV[4] dead after seconds
 # Returns {1} when this execution returns the result; {0, holder, alive} when another
 # did (alive: 1 if that worker still heartbeats). Either way the job is cleared.
 FINISH = (
@@ -154,8 +157,8 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[1])
 local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[2] then
-  local beat = redis.call('ZSCORE', KEYS[5], holder)
+if holder then
+  local beat = redis.call('ZSCORE', KEYS[5], string.match(holder, '^(.-)|') or holder)
   local alive = 0
   if beat and tonumber(beat) > now - tonumber(ARGV[4]) then alive = 1 end
   return {0, holder, alive}
@@ -164,6 +167,18 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return {1}
 """
 )
+
+# RECLAIM: finish a task whose finisher died before storing its result, if no other
+# execution reclaimed it first (compare and set).
+#   KEYS[1] done:{id};  ARGV[1] the dead finisher, ARGV[2] this execution, ARGV[3] done TTL
+# Returns 1 when this execution now finishes the task, else 0.
+RECLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 # RELEASE: the task ended without a result to guard (a failure, a plain return):
 # forget its job and the hold.
@@ -175,18 +190,26 @@ redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 """
 
-# HEARTBEAT: this worker is alive.  KEYS[1] workers;  ARGV[1] worker id.  Returns now.
+# HEARTBEAT: this worker is alive, with ARGV[2] pool slots.
+#   KEYS[1] workers, KEYS[2] workers:slots (hash: worker id -> pool slots)
+#   ARGV[1] worker id, ARGV[2] its pool slots, ARGV[3] dead after seconds
+# Returns {now, the pool slots of every live worker together}.
 HEARTBEAT = (
     _NOW
     + """
 redis.call('ZADD', KEYS[1], fmt(now), ARGV[1])
-return fmt(now)
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local total = 0
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], fmt(now - tonumber(ARGV[3])), '+inf')) do
+  total = total + tonumber(redis.call('HGET', KEYS[2], id) or '0')
+end
+return {fmt(now), total}
 """
 )
 
 # TAKEOVER: every task held by a worker whose heartbeat is older than ARGV[1] is due, as
 # of that last heartbeat: ahead of everything that became due since.
-#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] due, KEYS[4] jobs
+#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] due, KEYS[4] jobs, KEYS[5] workers:slots
 #   ARGV[1] dead after seconds, ARGV[2] key prefix (held sets are prefix..'held:'..id),
 #   ARGV[3] this worker's id, ARGV[4] forget gone workers after seconds
 # Returns {worker, tasks taken, seconds since its heartbeat, ...} for each dead worker
@@ -214,6 +237,7 @@ for i = 1, #dead, 2 do
       end
     end
     redis.call('DEL', held)
+    redis.call('HDEL', KEYS[5], id)
     if redis.call('ZADD', KEYS[2], 'NX', beat, id) == 1 or taken > 0 then
       table.insert(out, id)
       table.insert(out, taken)
@@ -246,9 +270,10 @@ return n
 
 # LEAVE: a clean shutdown. Tasks the worker still holds were handed back to the broker
 # by Celery, so the hold is dropped, and so is the heartbeat.
-#   KEYS[1] workers, KEYS[2] held:{worker};  ARGV[1] worker id
+#   KEYS[1] workers, KEYS[2] held:{worker}, KEYS[3] workers:slots;  ARGV[1] worker id
 LEAVE = """
 redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from numbers import Real
 from typing import Any, cast
 
@@ -100,6 +100,8 @@ class ParkingTask(Task[Any, Any]):
             options.setdefault("root_id", parent.request.root_id or parent.request.id)
             options.setdefault("parent_id", parent.request.id)
         options.update(task_id=task_id, link=link, link_error=link_error, shadow=shadow)
+        if options.get("expires") is not None:  # counted from now, not from the publish
+            options["expires"] = _absolute(options["expires"]).isoformat()
         job = Job(self.name, list(args or ()), dict(kwargs or {}), split_options(options))
         self.parking.park(job, delay)
         result = self.AsyncResult(task_id)
@@ -131,11 +133,9 @@ class ParkingTask(Task[Any, Any]):
         claimed, holder, alive = self.parking.finish(task_id)
         if claimed:
             return True
-        if not alive and not self.AsyncResult(task_id).ready():
-            logger.warning(
-                "task %s: its finisher %s died before storing it; finishing", task_id, holder
-            )
-            self.parking.reclaim(task_id)
+        dead_without_result = not alive and not self.AsyncResult(task_id).ready()
+        if dead_without_result and self.parking.reclaim(task_id, holder):
+            logger.warning("task %s: finisher %s died before storing it", task_id, holder)
             return True
         return False
 
@@ -149,12 +149,17 @@ class ParkingTask(Task[Any, Any]):
             logger.warning("could not clear the job of task %s", task_id, exc_info=True)
 
 
+def _absolute(when: float | datetime | str) -> datetime:
+    """A Celery ``expires``/``eta`` (seconds from now, a datetime or ISO text) as a datetime."""
+    if isinstance(when, int | float):
+        return datetime.now(UTC) + timedelta(seconds=float(when))
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _delay(countdown: float | None, eta: datetime | str | None) -> float:
     if countdown is not None:
         return max(0.0, float(countdown))
     if eta is None:
         return 0.0
-    when = datetime.fromisoformat(eta) if isinstance(eta, str) else eta
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (_absolute(eta) - datetime.now(UTC)).total_seconds())
