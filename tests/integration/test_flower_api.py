@@ -133,3 +133,12 @@ def test_batch_started_over_http_and_its_summary_read_back(
             assert args == [["m1", "m2", "ghost"]]
         if task.get("name") == "batch_finished":
             assert args == [batch_id]
+    # Each reload shows its waits as retries with their reason (parked in Redis, not in
+    # the broker, but reported to Flower as Celery retries are).
+    reloads = [t for t in tasks.values() if t.get("name") == "reload_model"]
+    assert len(reloads) == 3
+    for task in reloads:
+        assert task["state"] == "SUCCESS", task
+    warm = [t for t in reloads if "ghost" not in t["args"]]
+    assert all(t["retries"] >= 1 for t in warm), warm
+    assert all("accepted; confirming" in (t.get("exception") or "") for t in warm), warm

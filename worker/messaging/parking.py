@@ -6,17 +6,17 @@ that many tasks share, such as a batch's chord, are stored once, as a
 *template* keyed by their digest. A job moves through these places, one at a
 time (the scripts are in :mod:`worker.messaging.scripts`):
 
-    park ──▶ due (score = due time) ──take_due──▶ sending ──sent──▶ sent (in the broker)
-      ▲                     ▲                │ publish failed         │ not received in
-      │                     └────────────────┴────────────────────────┘ time: due again
-      │                                                               ▼
-      └──────── a worker holds it (held:{worker}) ◀── hold (message received)
-                     │ finish / release: job cleared
-                     ▼ worker dead (no heartbeat): takeover makes it due now
+    park ─▶ due ─take_due─▶ sending ─sent─▶ sent ─hold─▶ held:{worker} ─finish/release─▶ gone
+             ▲                 │ publish failed    │ not received     │ worker dead, or
+             └─────────────────┴───────────────────┴──────────────────┘ no longer in hand
+
+(``due``: score = due time; ``sending``: a pump publishing it; ``sent``: in the
+broker; ``held``: received by a worker, until it parks again or ends.)
 
 Every step is one Lua script on the Redis clock, so several workers never
-take one entry twice and a process that dies between two steps loses nothing:
-a lapsed ``sending`` claim or a dead worker's hold makes the job due again.
+take one entry twice, and a process that dies between two steps loses nothing:
+a lapsed ``sending`` claim, a message nobody received in time, or a dead
+worker's hold makes the job due again.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import redis
+import redis.backoff
+import redis.retry
 from celery import Celery, chord, group
-from celery.exceptions import Retry
+from celery.exceptions import Reject, Retry
 
 from tests.unit.messaging.conftest import LotFactory, ids, redis_now
 from worker import constants as c
@@ -281,3 +283,43 @@ def test_given_expires_as_a_datetime_when_applied_then_the_task_is_parked(
 
     (job,) = harness.take_all()
     assert job.task_id == result.id
+
+
+def test_given_redis_unreachable_when_a_task_waits_then_its_message_is_handed_back_not_failed(
+    harness: Harness,
+) -> None:
+    # Given a task whose parking lot's Redis cannot be reached (a closed port, no retries)...
+    dead = redis.Redis(
+        port=_closed_port(),
+        socket_connect_timeout=0.2,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+    )
+    unreachable = ParkingLot(dead, "w1")
+
+    class OnDeadLot(ParkingTask):
+        abstract = True
+        lot_factory = staticmethod(lambda: unreachable)
+
+    def waits(self: ParkingTask, x: int) -> None:
+        raise self.wait(ValueError("waiting"), 1.0)
+
+    task = harness.app.task(base=OnDeadLot, name="t.waits", bind=True, shared=False)(waits)
+    task.push_request(id="outage-1", args=[1], kwargs={}, retries=0, called_directly=False)
+    try:
+        # ...when it runs and must park, then Celery is told to requeue its message
+        # (Reject, requeue=True): neither a failure nor a lost message.
+        with pytest.raises(Reject) as raised:
+            task(1)
+    finally:
+        task.pop_request()
+        dead.close()
+    assert raised.value.requeue is True
+    assert "Redis unreachable" in str(raised.value.reason)
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
