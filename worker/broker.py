@@ -1,4 +1,5 @@
-"""The Redis broker transport: kombu's, with two fixes that keep a worker up and messages packed.
+"""The Redis broker transport: kombu 5.7's, with one fix and a dead-letter net. Messages are
+kombu's standard JSON envelopes (base64 bodies), readable by any Celery client, Flower or tool.
 
 1. **A Redis restart.** With kombu 5.7 / Celery 5.7, when a worker loses its
    Redis broker the consumer first ``collect()``s the connection (which drops
@@ -10,93 +11,83 @@
    ``ConnectionError`` instead, which the close ignores like any other error on
    a dead connection. The messages stay in the broker's unacked hash, and the
    visibility sweep (see ``worker.celery``) puts them back on the queue.
-2. **A malformed message.** Anything pushed onto the queue's list that is not
-   a kombu envelope (not JSON, JSON that is not an object, ...) makes the read
-   raise, and Celery stops the worker ("Unrecoverable error"). Here such a
-   message, already popped by ``BRPOP``, is logged (its start only) and
-   dropped; the worker carries on.
-
-And one saving: **messages are stored packed** (``worker.packed``, ~1.4 KB ->
-~0.3 KB). A waiting task's message sits in Redis for its whole countdown, on
-the queue's list and then in the ``unacked`` hash while a worker holds it, so
-with thousands of models in flight these copies are most of Redis's memory.
-The channel packs what it puts on a queue and what it keeps unacked, and
-expands what it reads; plain messages (from producers that do not pack) are
-read as they are. Every hook below wraps kombu's own method except
-``QoS.append``, which is kombu 5.7's with the entry packed. A message put
-back on the queue after a worker died goes back plain (kombu's restore path);
-the next retry packs it again.
+   ``tests/unit/test_broker_transport.py`` fails once kombu fixes it.
+2. **An unreadable message** on the queue's list (already popped by ``BRPOP``)
+   would stop the worker ("Unrecoverable error") or be lost: an item that is
+   not JSON, or JSON that kombu cannot make a message of. Both are kept aside
+   in the dead-letter list (``worker.deadletter``) and the worker carries on.
+   Envelopes kombu can read but Celery cannot run go to Celery's consumer,
+   whose handlers ``worker.deadletter.Consumer`` extends.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import json
+from collections.abc import Mapping
 from queue import Empty
 from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
-from kombu.transport import virtual
-from kombu.utils.json import dumps
 
-from worker.packed import Packed, expand, pack, packed_form
+from worker.deadletter import keep_aside
 
-__all__ = ["Channel", "QoS", "Transport"]
-
-logger = logging.getLogger(__name__)
-
-
-class QoS(kombu_redis.QoS):
-    def append(self, message: Any, delivery_tag: str) -> None:
-        delivery = message.delivery_info
-        # The message as just read: its packed string is stored again, not packed anew.
-        entry = [packed_form(message._raw), delivery["exchange"], delivery["routing_key"]]
-        with self.pipe_or_acquire() as pipe:
-            pipe.zadd(self.unacked_index_key, {delivery_tag: time.time()}).hset(
-                self.unacked_key, delivery_tag, dumps(entry)
-            ).execute()
-            virtual.QoS.append(self, message, delivery_tag)
+__all__ = ["Channel", "Transport", "envelope_problem"]
 
 
 class Channel(kombu_redis.Channel):
-    QoS = QoS
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.handlers = {**self.handlers, "BRPOP": self._brpop_read_or_drop}
-
-    def _brpop_read_or_drop(self, **options: Any) -> Any:
-        try:
-            return self._brpop_read(**options)  # type: ignore[attr-defined]
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            logger.error(
-                "dropped a malformed message from the broker (%s: %.200s)", type(exc).__name__, exc
-            )
-            raise Empty() from None
-
-    def _put(self, queue: str, message: dict[str, Any], **kwargs: Any) -> None:
-        super()._put(queue, pack(message), **kwargs)
-
-    def _get(self, queue: str, timeout: float | None = None) -> Any:
-        return expand(super()._get(queue))
-
-    def _get_message_priority(self, message: Any, reverse: bool = False) -> int:
-        message = message.message if isinstance(message, Packed) else message
-        return super()._get_message_priority(message, reverse=reverse)
-
-    def _do_restore_message(self, payload: Any, *args: Any, **kwargs: Any) -> None:
-        super()._do_restore_message(expand(payload), *args, **kwargs)  # type: ignore[misc]
-
     def _connparams(self, asynchronous: bool = False) -> Any:
         if self.connection.client is None:  # the connection was collected: nothing to reach
             raise redis.ConnectionError("the broker connection is already closed")
         return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
+
+    def _brpop_read(self, **options: Any) -> Any:
+        try:
+            return super()._brpop_read(**options)  # type: ignore[misc]
+        except json.JSONDecodeError as exc:  # kombu's ``loads`` of the item just popped
+            keep_aside(exc.doc, f"not JSON: {exc}", ",".join(self.active_queues))
+            raise Empty() from None
 
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
 
     def _deliver(self, message: Any, queue: str | None) -> None:
-        """Every message read from a queue (``BRPOP``) arrives here: expand it first."""
-        super()._deliver(expand(message), queue)
+        """Every message read from Redis arrives here, decoded from JSON, before kombu reads it."""
+        problem = envelope_problem(message, self.Channel.codecs)
+        if problem is not None:
+            keep_aside(json.dumps(message, default=str), problem, queue)
+            raise Empty()
+        super()._deliver(message, queue)
+
+
+def envelope_problem(payload: Any, codecs: Mapping[str, Any]) -> str | None:
+    """Why kombu 5.7 could not make a message of ``payload``, or None if it can.
+
+    Each case below makes kombu's ``Message`` or its unacked bookkeeping raise
+    in the consumer, which stops the worker or drops the message.
+    """
+    if not isinstance(payload, dict):
+        return f"not a kombu message: JSON {type(payload).__name__}, not an object"
+    properties = payload.get("properties")
+    if not isinstance(properties, dict):
+        return "not a kombu message: no 'properties' object"
+    if not isinstance(properties.get("delivery_tag"), str):
+        return "not a kombu message: no string 'delivery_tag' in its properties"
+    info = properties.get("delivery_info")
+    if not isinstance(info, dict) or not {"exchange", "routing_key"} <= info.keys():
+        return "not a kombu message: no 'delivery_info' with 'exchange' and 'routing_key'"
+    headers = payload.get("headers")
+    if headers and not isinstance(headers, dict):
+        return "not a kombu message: 'headers' is not an object"
+    body, encoding = payload.get("body"), properties.get("body_encoding")
+    if body is not None and not isinstance(body, str):
+        return "not a kombu message: 'body' is not a string"
+    if body and encoding and str(encoding).lower() != "utf-8":
+        if not isinstance(encoding, str) or encoding not in codecs:
+            return f"unknown body encoding {encoding!r}"
+        try:
+            codecs[encoding].decode(body)
+        except ValueError as exc:  # binascii.Error: not base64
+            return f"body is not valid {encoding}: {exc}"
+    return None

@@ -39,12 +39,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         **transport_options,
         "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
         "unacked_restore_throttle": 1,
-        # JSON bodies as they are, not base64 (a third bigger): a waiting task's message
-        # sits in Redis for its whole countdown. Consumers decode by each message's own
-        # property, so messages from producers that still use base64 are read alike.
-        "body_encoding": None,
     }
-    # A Redis broker uses kombu's transport with a fix for surviving a Redis restart.
+    # A Redis broker uses kombu's transport with a fix for surviving a Redis restart and a
+    # dead-letter list for unreadable messages; messages stay kombu's standard envelopes.
     redis_broker = urlsplit(settings.broker_url).scheme in {"redis", "rediss"}
     return {
         "broker_url": settings.broker_url,
@@ -56,6 +53,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
+        # Celery's consumer, keeping the messages it cannot decode or run in the dead-letter list.
+        "worker_consumer": "worker.deadletter:Consumer",
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

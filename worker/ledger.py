@@ -94,6 +94,11 @@ class Ledger:
         self._claim = client.register_script(CLAIM)
         self._complete = client.register_script(COMPLETE)
 
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis the ledger is kept in."""
+        return self._redis
+
     def create(
         self, batch_id: str, model_ids: Sequence[str], *, now: float, callback_url: str | None
     ) -> bool:

@@ -28,8 +28,17 @@ __all__ = ["CeleryProcess"]
 class CeleryProcess:
     """One ``celery -A worker <command>`` child process and its log file."""
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], log_path: Path) -> None:
-        self.args = [sys.executable, "-m", "celery", "-A", "worker", *args]
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        app: str | None = "worker",
+    ) -> None:
+        """``app=None`` runs plain ``celery ARGS`` (no ``-A``): a stock Celery tool."""
+        self.command = next((arg for arg in args if not arg.startswith("-")), "celery")
+        self.args = [sys.executable, "-m", "celery", *(["-A", app] if app else []), *args]
         self.env = dict(env)
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -89,7 +98,7 @@ class CeleryProcess:
             if text in self.log():
                 return
             if not self.running():
-                raise RuntimeError(f"{self.args[4]} exited early:\n{self.log()[-3000:]}")
+                raise RuntimeError(f"{self.command} exited early:\n{self.log()[-3000:]}")
             time.sleep(0.1)
         raise TimeoutError(f"{text!r} not in the log after {timeout}s:\n{self.log()[-3000:]}")
 

@@ -6,11 +6,15 @@ service would) with an empty list, non-string ids, a string or a dict instead
 of a list, ``RELOAD_MAX_BATCH + 1`` ids, a 1 MB id, control characters,
 whitespace-only ids, a bad ``callback_url``, missing arguments and unknown
 keyword arguments; raw garbage pushed straight onto the broker's ``reload``
-list in Redis; a task name nobody registered. Valid unicode ids must work.
+list in Redis (not JSON, JSON that is no kombu message, envelopes whose body
+Celery cannot decode or run); a task name nobody registered. Each of those is
+kept in the dead-letter list ``reload:deadletter`` with its reason, in order.
+Valid unicode ids must work.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +25,7 @@ from celery import Celery
 
 from tests.integration.conftest import ledger_of, worker_env
 from tests.integration.reliability import wait_until
+from worker.deadletter import DeadLetters
 from worker.processes import CeleryProcess
 from worker.sim.process import SimulatorProcess
 
@@ -62,6 +67,39 @@ BAD_RELOADS: list[tuple[list[Any], dict[str, Any], str]] = [
 ]
 
 
+def envelope(body: str, task: str = "reload_model") -> str:
+    """A kombu envelope on the ``reload`` queue for ``task`` with this (base64'd) body."""
+    return json.dumps(
+        {
+            "body": base64.b64encode(body.encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": {"lang": "py", "task": task, "id": "bad-1"},
+            "properties": {
+                "delivery_info": {"exchange": "", "routing_key": "reload"},
+                "body_encoding": "base64",
+                "delivery_tag": "bad-tag",
+                "priority": 0,
+            },
+        }
+    )
+
+
+_NO_PROPERTIES = json.dumps({"body": "bm9wZQ==", "headers": {}})
+_NOT_JSON_BODY = envelope("not json")
+_NOT_ARGS_BODY = envelope("[1]")
+# (pushed onto the list, the raw text kept, a piece of the reason)
+GARBAGE: list[tuple[str | bytes, str, str]] = [
+    (b"not json at all", "not json at all", "not JSON: Expecting value"),
+    (_NO_PROPERTIES, _NO_PROPERTIES, "no 'properties' object"),
+    ("[1, 2, 3]", "[1, 2, 3]", "JSON list, not an object"),
+    (b"\xff\xfe\x00garbage", "\ufffd\ufffd\x00garbage", "not JSON"),
+    ('"z1:not a packed message"', '"z1:not a packed message"', "JSON str, not an object"),
+    (_NOT_JSON_BODY, _NOT_JSON_BODY, "cannot decode: "),
+    (_NOT_ARGS_BODY, _NOT_ARGS_BODY, "invalid task message: the body is not [args, kwargs"),
+]
+
+
 def _error_of(producer: Celery, name: str, args: list[Any], kwargs: dict[str, Any]) -> str:
     result = producer.send_task(name, args=args, kwargs=kwargs)
     result.get(timeout=20, propagate=False)
@@ -97,14 +135,26 @@ def test_bad_arguments_get_clear_errors_and_the_worker_keeps_serving(
         assert client.llen("reload") == 0
         assert ledger_of(sim)["calls_total"] == 0
 
-        # When garbage lands on the broker's queue list and an unknown task is sent...
-        client.lpush("reload", b"not json at all")
-        client.lpush("reload", json.dumps({"body": "bm9wZQ==", "headers": {}}))
-        client.lpush("reload", json.dumps([1, 2, 3]))
-        client.lpush("reload", b"\xff\xfe\x00garbage")
-        client.lpush("reload", json.dumps("z1:not a packed message"))
+        # When garbage lands on the broker's queue list, envelopes Celery cannot run arrive,
+        # and an unknown task is sent...
+        for raw, _, _ in GARBAGE:
+            client.lpush("reload", raw)
         producer.send_task("no_such_task", args=["x"])
         wait_until(lambda: client.llen("reload") == 0, timeout=20, what="the queue to drain")
+
+        # ...then each is kept aside in the dead-letter list with its reason, none is lost...
+        expected = len(GARBAGE) + 1
+        wait_until(
+            lambda: DeadLetters(client).count() == expected, timeout=20, what="the dead letters"
+        )
+        records = list(reversed(DeadLetters(client).latest(expected)))
+        for record, (_, kept, reason) in zip(records, GARBAGE, strict=False):
+            assert record["raw"] == kept and reason in record["reason"], record
+            assert record["queue"] == "reload" and record["at"] > 0
+        unknown = records[-1]
+        assert unknown["reason"] == "unknown task: 'no_such_task'"
+        assert json.loads(unknown["raw"])["headers"]["task"] == "no_such_task"
+        assert worker.log().count("kept an unreadable broker message") == expected
 
         # ...then the same worker process still serves a good batch, unicode ids included.
         good = ["модель-1", "模型-2", "modèle-3", "model-🙂"]
@@ -115,7 +165,6 @@ def test_bad_arguments_get_clear_errors_and_the_worker_keeps_serving(
         assert single["state"] == "warm" and single["model_id"] == "نموذج-5"
         assert worker.running() and worker.pid == pid
         assert "Unrecoverable error" not in worker.log()
-        assert worker.log().count("dropped a malformed message from the broker") >= 4
         assert set(ledger_of(sim)["reloads_started"]) == {*good, "نموذج-5"}
     finally:
         client.close()

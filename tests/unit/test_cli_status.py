@@ -11,6 +11,7 @@ from click.testing import CliRunner, Result
 
 from worker.cli import main
 from worker.cli.status import TABLE_LIMIT, print_rich, read_status
+from worker.deadletter import DeadLetters
 from worker.ledger import Ledger
 
 CREATED = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
@@ -79,7 +80,8 @@ def test_json_status_has_meta_counts_models_in_batch_order_and_summary(
     result = status(ledger, batch, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"batch_id", "meta", "counts", "models", "summary"}
+    assert set(data) == {"batch_id", "meta", "counts", "models", "summary", "deadletter_count"}
+    assert data["deadletter_count"] == 0
     assert data["batch_id"] == "b-1"
     assert data["meta"]["status"] == "open"
     assert data["meta"]["total"] == 5
@@ -94,6 +96,21 @@ def test_json_status_has_meta_counts_models_in_batch_order_and_summary(
         "calls": 0,
     }
     assert data["summary"] is None
+
+
+def test_unreadable_broker_messages_are_counted_in_one_line_and_in_json(
+    ledger: Ledger, batch: str
+) -> None:
+    assert "dead-letter" not in status(ledger, batch).stdout
+    dead_letters = DeadLetters(ledger.client)
+    for reason in ("not JSON", "unknown task: 'x'", "not JSON"):
+        dead_letters.add("garbage", reason, "reload")
+
+    lines = status(ledger, batch).stdout.splitlines()
+    assert lines[-1] == (
+        "dead-letter: 3 unreadable broker messages kept in reload:deadletter (LRANGE to read them)"
+    )
+    assert json.loads(status(ledger, batch, "--json").stdout)["deadletter_count"] == 3
 
 
 def test_an_unknown_batch_exits_2(ledger: Ledger) -> None:

@@ -6,6 +6,9 @@ Models are listed failures first, then those still working, then the warm
 ones, each group in the batch's order; the table stops after
 ``TABLE_LIMIT`` rows unless ``--all``.
 
+When broker messages were kept aside as unreadable (``worker.deadletter``),
+a last line says how many; ``--json`` always has ``deadletter_count``.
+
 Exit codes: 0 shown; 1 Redis unreachable; 2 no such batch (or a
 configuration error).
 """
@@ -20,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
+
+from worker.constants import DEADLETTER_KEY
 
 if TYPE_CHECKING:
     from worker.ledger import Ledger
@@ -185,6 +190,7 @@ def status(ctx: click.Context, batch_id: str, as_json: bool, show_all: bool) -> 
     """
     import redis
 
+    from worker.deadletter import DeadLetters
     from worker.ledger import Ledger
 
     if isinstance(ctx.obj, Ledger):
@@ -195,6 +201,7 @@ def status(ctx: click.Context, batch_id: str, as_json: bool, show_all: bool) -> 
         ledger = producer_ledger()
     try:
         view = read_status(ledger, batch_id)
+        dead_letters = DeadLetters(ledger.client).count()
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
         click.echo(f"error: cannot reach Redis: {exc}", err=True)
         ctx.exit(1)
@@ -202,8 +209,15 @@ def status(ctx: click.Context, batch_id: str, as_json: bool, show_all: bool) -> 
         click.echo(f"error: no batch {batch_id}", err=True)
         ctx.exit(2)
     if as_json:
-        click.echo(json.dumps(view.to_json(), indent=2))
-    elif sys.stdout.isatty():
+        click.echo(json.dumps({**view.to_json(), "deadletter_count": dead_letters}, indent=2))
+        return
+    if sys.stdout.isatty():
         print_rich(view, sys.stdout, show_all=show_all)
     else:
         click.echo(render_plain(view, show_all=show_all))
+    if dead_letters:
+        messages = "message" if dead_letters == 1 else "messages"
+        click.echo(
+            f"dead-letter: {dead_letters} unreadable broker {messages} kept in {DEADLETTER_KEY} "
+            "(LRANGE to read them)"
+        )
