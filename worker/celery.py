@@ -1,10 +1,11 @@
 """The Celery app: ``celery -A worker worker|beat|flower`` finds ``app`` here.
 
-The configuration follows the design's rule 7 (nothing lost when a worker is
-killed or Redis restarts): late acks, reject on worker lost, prefetch 1, a
-visibility timeout derived from the longest countdown the tasks ask for,
-results kept longer than the longest batch, JSON only, and task events on so
-that Flower sees every reload, retry and failure.
+Every task is a ``ParkingTask`` (``worker.messaging``): what waits is parked
+in Redis and published by the pump, a bootstep of every worker, when due; the
+broker carries only work due now, in Celery's standard message format. Late
+acks, reject on worker lost, prefetch 1, results kept longer than the longest
+batch, JSON only, and task events on so that Flower sees every reload, retry
+and failure.
 
 The settings are read from the environment once, here, at import; a bad value
 stops the process with one line naming the variable.
@@ -20,26 +21,20 @@ from urllib.parse import urlsplit
 from celery import Celery, signals
 
 from worker.client import QUEUE
-from worker.constants import RESULT_TTL_SECONDS
+from worker.constants import RESULT_TTL_SECONDS, VISIBILITY_TIMEOUT_SECONDS
+from worker.messaging.pump import PumpStep
+from worker.messaging.task import ParkingTask
 from worker.settings import ConfigError, Settings
 
 __all__ = ["app", "create_app", "settings"]
 
-# Seconds between sweeps that hand a dead worker's unacked messages back to the queue.
-RESTORE_SWEEP_SECONDS = 5
-
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours. Never holds the API key."""
-    transport_options = {"visibility_timeout": int(settings.visibility_timeout) + 1}
-    # Kombu's Redis transport sweeps for messages of dead workers only every
-    # interval x throttle seconds (10 x 10 by default): a killed worker's tasks
-    # would wait up to 100 s past the visibility timeout. Sweep every few seconds.
-    broker_options = {
-        **transport_options,
-        "unacked_restore_interval": RESTORE_SWEEP_SECONDS,
-        "unacked_restore_throttle": 1,
-    }
+    # A last resort only: a dead worker's tasks are taken over through its heartbeat
+    # (worker.messaging) within seconds; no task waits in the broker or in a worker.
+    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    broker_options = {**transport_options}
     # A Redis broker uses kombu's transport with a fix for surviving a Redis restart and a
     # dead-letter list for unreadable messages; messages stay kombu's standard envelopes.
     redis_broker = urlsplit(settings.broker_url).scheme in {"redis", "rediss"}
@@ -80,9 +75,10 @@ def _result_backend(url: str) -> str:
     return url
 
 
-def create_app(settings: Settings) -> Celery:
-    celery_app = Celery("worker")
+def create_app(settings: Settings) -> Celery[ParkingTask]:
+    celery_app = Celery("worker", task_cls=ParkingTask)
     celery_app.config_from_object(celery_config(settings))
+    celery_app.steps["worker"].add(PumpStep)
     celery_app.conf.beat_schedule = _beat_schedule(settings)
     return celery_app
 
