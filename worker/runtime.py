@@ -24,6 +24,7 @@ from worker.producer import producer_ledger, redis_client, redis_clock
 from worker.reload import Reloader
 from worker.settings import Settings
 from worker.upstream import UpstreamClient
+from worker.upstream.hints import Hints
 
 __all__ = ["Runtime", "close_runtime", "key_scope", "runtime"]
 
@@ -58,6 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_connections=max(4, settings.max_in_flight),
+        hints=Hints.build(settings.message_hints),
     )
     limiter = Limiter(
         client,

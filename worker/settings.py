@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from worker import constants as c
+from worker.upstream.hints import KINDS, Kind, parse_hints
 from worker.validation import InvalidModelIds, validate_model_ids
 
 __all__ = ["ConfigError", "Rate", "Secret", "Settings", "WarmPolicy", "parse_model_list"]
@@ -114,6 +115,7 @@ class Settings:
     batch_grace_seconds: float = c.DEFAULT_BATCH_GRACE_SECONDS
     keep_warm: tuple[str, ...] = ()
     keep_warm_every: float = c.DEFAULT_KEEP_WARM_EVERY
+    message_hints: tuple[tuple[Kind, str], ...] = ()
 
     @property
     def call_seconds(self) -> float:
@@ -171,6 +173,7 @@ class Settings:
             keep_warm_every=read(
                 "RELOAD_KEEP_WARM_EVERY", _duration, str(c.DEFAULT_KEEP_WARM_EVERY)
             ),
+            message_hints=read("RELOAD_MESSAGE_HINTS", _hints, ""),
         )
         if settings.deadline_seconds <= settings.warm_seconds:
             raise ConfigError(
@@ -317,6 +320,14 @@ def _broker_url(value: str) -> str:
     if parts.scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "unix"}:
         raise ValueError(value)
     return value
+
+
+@_expects("entries 'kind=regular expression' separated by ';;' (kinds: " + ", ".join(KINDS) + ")")
+def _hints(value: str) -> tuple[tuple[Kind, str], ...]:
+    try:
+        return parse_hints(value)
+    except ValueError as exc:
+        raise _Detail(str(exc)) from None
 
 
 @_expects("a comma-separated list of model ids, or the path of a file with one id per line")

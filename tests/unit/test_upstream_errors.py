@@ -1,8 +1,9 @@
-"""Behaviour: error answers are classified by HTTP status, never by message text.
+"""Behaviour: error answers are classified by HTTP status, and by message hints where
+the status says nothing (HTTP 200 with `"status": "error"`, a 5xx).
 
-Given an error HTTP status (or HTTP 200 with `"status": "error"`), when the worker
-reloads a model, then it gets the exception class for that status, with the
-upstream's message in an operator-readable `reason` and the HTTP status kept.
+Given an error answer, when the worker reloads a model, then it gets the exception
+class for that status or hint, with the upstream's message in an operator-readable
+`reason` and the HTTP status kept.
 """
 
 from __future__ import annotations
@@ -73,18 +74,33 @@ def test_429_is_rate_limited_with_the_documented_body() -> None:
 
 
 @pytest.mark.parametrize("field", ["message", "messege"])
-@pytest.mark.parametrize(("http_status", "message", "_expected"), DOCUMENTED)
-def test_the_same_errors_with_http_200_are_transient_server_errors(
-    field: str, http_status: int, message: str, _expected: type[UpstreamError]
+@pytest.mark.parametrize(("http_status", "message", "expected"), DOCUMENTED)
+def test_the_same_errors_with_http_200_are_classified_like_their_http_twin(
+    field: str, http_status: int, message: str, expected: type[UpstreamError]
 ) -> None:
-    # The HTTP status is the only trustworthy signal and 200 says nothing, so every
-    # 200-with-error is a transient ServerError: texts are never parsed for meaning.
+    # ModelsLab answers many errors with HTTP 200: the message hint table
+    # (worker.upstream.hints) makes "Invalid API key" on 200 the same InvalidKey as on 401;
+    # a message that matches no hint ("Internal server error") stays a transient error.
     error = raised_by(httpx.Response(200, json={"status": "error", field: message}))
 
-    assert type(error) is ServerError
+    assert type(error) is expected
     assert error.http_status == 200
-    assert error.retry_after is None
     assert error.reason == f"HTTP 200: {message}"
+
+
+def test_a_legacy_validation_object_on_http_200_is_a_bad_request() -> None:
+    body = {"status": "error", "messege": {"model_id": ["The model id field is required."]}}
+
+    error = raised_by(httpx.Response(200, json=body))
+
+    assert type(error) is BadRequest
+    assert "model_id: The model id field is required." in error.reason
+
+
+def test_an_error_hint_on_a_5xx_makes_it_permanent_and_an_unknown_text_stays_transient() -> None:
+    assert type(raised_by(httpx.Response(500, json={"message": "Invalid API key"}))) is InvalidKey
+    unknown = raised_by(httpx.Response(200, json={"status": "error", "message": "Oops (E42)"}))
+    assert type(unknown) is ServerError
 
 
 @pytest.mark.parametrize("http_status", [200, 201, 202])

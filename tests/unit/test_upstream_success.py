@@ -15,13 +15,18 @@ from worker.upstream import Accepted, Loading
 
 
 @pytest.mark.parametrize(
-    "message",
-    ["Model reload started, it will take 2 minutes", "Model already loaded", "ok"],
+    ("message", "ready"),
+    [
+        ("Model reload started, it will take 2 minutes", False),
+        ("Model already loaded", True),
+        ("Model is ready", True),
+        ("ok", False),
+    ],
 )
-def test_success_is_accepted_with_the_message(message: str) -> None:
+def test_success_is_accepted_with_the_message_and_the_ready_hint(message: str, ready: bool) -> None:
     outcome = reload_answer(httpx.Response(200, json={"status": "success", "message": message}))
 
-    assert outcome == Accepted(message=message, eta=None)
+    assert outcome == Accepted(message=message, eta=None, ready=ready)
 
 
 @pytest.mark.parametrize("message", ["Model is reloading", "Model is loading, please wait"])
@@ -117,7 +122,7 @@ def test_success_with_a_non_json_content_type_is_still_read() -> None:
         headers={"content-type": "text/html; charset=UTF-8"},
     )
 
-    assert reload_answer(response) == Accepted("Model already loaded", None)
+    assert reload_answer(response) == Accepted("Model already loaded", None, ready=True)
 
 
 def test_outcomes_are_frozen_values() -> None:

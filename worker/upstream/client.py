@@ -19,6 +19,7 @@ from worker.upstream.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from worker.upstream.hints import Hints
 from worker.upstream.protocol import Accepted, Loading, format_seconds, interpret, sanitize
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,11 @@ class UpstreamClient:
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
         max_connections: int = 10,
+        hints: Hints | None = None,
     ) -> None:
         self._url = _reload_url(base_url)
         self._api_key = api_key
+        self._hints = hints or Hints.build()
         if http is None:
             http = httpx.Client(
                 timeout=httpx.Timeout(
@@ -98,7 +101,7 @@ class UpstreamClient:
                 )
             except httpx.RequestError as exc:
                 raise self._from_transport(exc) from exc
-            outcome = interpret(response, self._api_key)
+            outcome = interpret(response, self._api_key, self._hints)
         except UpstreamError as exc:
             logger.debug("reload %s failed: %r", model_id, exc)
             raise

@@ -7,7 +7,9 @@ Pure functions, no I/O. The rules, from UPSTREAM.md:
   "processing" are outcomes, "error" is an error answer exactly like an error
   status would be (never a success), anything else is a `BadResponse`.
 - The message is read from `message`, then from the legacy `messege`, whatever
-  their JSON type; it is shown to operators but never parsed for meaning.
+  their JSON type; it is shown to operators and read for meaning only through
+  the hint table (`worker.upstream.hints`): an error hint makes an error answer
+  on any status permanent, a "ready" hint marks a success `Accepted.ready`.
 - `retry_after` comes from the body (number or numeric string) and/or the
   `Retry-After` header (seconds or an HTTP date); the larger valid value wins.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from worker.upstream.hints import ERROR_KINDS, Hints
 from worker.upstream.errors import (
     BadRequest,
     BadResponse,
@@ -47,6 +50,15 @@ _PERMANENT_BY_STATUS: dict[int, type[UpstreamError]] = {
     403: Forbidden,
     404: ModelNotFound,
 }
+_PERMANENT_BY_HINT: dict[str, type[UpstreamError]] = {
+    "invalid": BadRequest,
+    "key": InvalidKey,
+    "credits": NoCredits,
+    "plan": Forbidden,
+    "model": ModelNotFound,
+}
+_HINTS = Hints.build()
+_READY = frozenset({"ready"})
 # 4xx statuses that say "not now" rather than "never".
 _TRANSIENT_4XX = frozenset({408, 409, 425, 429})
 _MAX_RENDER_DEPTH = 4
@@ -55,10 +67,14 @@ _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number"
 
 @dataclass(frozen=True)
 class Accepted:
-    """The upstream answered "success": a reload started, or the model was already loaded."""
+    """The upstream answered "success": a reload started, or the model was already loaded.
+
+    ``ready``: the message says the model is already loaded (a hint: confirm it soon).
+    """
 
     message: str
     eta: float | None = None
+    ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,14 +99,18 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def interpret(response: httpx.Response, secret: str) -> Accepted | Loading:
-    """Turn a response into `Accepted` or `Loading`, or raise an `UpstreamError` subclass."""
+def interpret(response: httpx.Response, secret: str, hints: Hints = _HINTS) -> Accepted | Loading:
+    """Turn a response into `Accepted` or `Loading`, or raise an `UpstreamError` subclass.
+
+    ``hints`` is the message-hint table (`worker.upstream.hints`).
+    """
     code = response.status_code
     body, problem = _decode(response)
     retry_after = _retry_after(body, response.headers)
     if not 200 <= code < 300:
         if code >= 400:
-            raise _error_answer(code, problem or _message(body), retry_after, secret)
+            message = _message(body) or problem
+            raise _error_answer(code, message, retry_after, secret, hints)
         location = response.headers.get("location")
         detail = "unexpected HTTP status" + (f" (Location: {location})" if location else "")
         raise BadResponse(_reason(code, detail, secret), http_status=code, retry_after=retry_after)
@@ -101,23 +121,33 @@ def interpret(response: httpx.Response, secret: str) -> Accepted | Loading:
     raw_status = body.get("status")
     status = raw_status.strip().lower() if isinstance(raw_status, str) else raw_status
     if status == "success":
-        return Accepted(message, _seconds(body.get("eta")))
+        ready = hints.kind(message, among=_READY) is not None
+        return Accepted(message, _seconds(body.get("eta")), ready=ready)
     if status == "processing":
         return Loading(message, _seconds(body.get("eta")))
     if status == "error":
-        raise _error_answer(code, message, retry_after, secret)
+        raise _error_answer(code, message, retry_after, secret, hints)
     detail = "no status in body" if status is None else f"unexpected status {raw_status!r}"
     if message:
         detail = f"{detail}: {message}"
     raise BadResponse(_reason(code, detail, secret), http_status=code, retry_after=retry_after)
 
 
-def _error_answer(code: int, message: str, retry_after: float | None, secret: str) -> UpstreamError:
-    """Classify an error answer: an error HTTP status, or `"status": "error"` with a 2xx."""
+def _error_answer(
+    code: int, message: str, retry_after: float | None, secret: str, hints: Hints
+) -> UpstreamError:
+    """Classify an error answer: an error HTTP status, or `"status": "error"` with a 2xx.
+
+    A permanent 4xx keeps the class of its status; any other error answer whose message
+    carries an error hint (a bad key, no credits, ...) is permanent like its 4xx twin.
+    """
     detail = message or _default_detail(code)
     if 400 <= code < 500 and code not in _TRANSIENT_4XX:
         permanent = _PERMANENT_BY_STATUS.get(code, BadRequest)
         return permanent(_reason(code, detail, secret), http_status=code)
+    kind = hints.kind(message, among=ERROR_KINDS) if message else None
+    if kind is not None and code != 429:
+        return _PERMANENT_BY_HINT[kind](_reason(code, detail, secret), http_status=code)
     reason = _reason(code, detail, secret, retry_after)
     if code == 429 or retry_after is not None:
         return RateLimited(reason, http_status=code, retry_after=retry_after)
