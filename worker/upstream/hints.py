@@ -57,7 +57,8 @@ DEFAULT_HINTS: tuple[tuple[Kind, str], ...] = (
     ),
     (
         "invalid",
-        r"\bis required\b|\bvalidation (error|failed)\b|\binvalid (request|parameter|input|value)\b",
+        r"\bis required\b|\bvalidation (error|failed)\b"
+        r"|\binvalid (request|parameter|input|value)\b",
     ),
     (
         "ready",

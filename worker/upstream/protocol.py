@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 
-from worker.upstream.hints import ERROR_KINDS, Hints
 from worker.upstream.errors import (
     BadRequest,
     BadResponse,
@@ -38,6 +37,7 @@ from worker.upstream.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from worker.upstream.hints import ERROR_KINDS, Hints
 
 MAX_REASON_CHARS = 300
 MAX_SECONDS = 3600.0
