@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -59,3 +60,28 @@ def assert_no_lease_past_expiry(client: redis.Redis) -> None:
 def max_calls(seen: dict[str, Any]) -> int:
     calls: dict[str, int] = seen["calls_per_model"]
     return max(calls.values(), default=0)
+
+
+def result_of(app: Any, task_id: str, *, timeout: float, every: float = 0.2) -> Any:
+    """A task's result, polled from the backend (no pub/sub subscription left open, which
+    would outlive a Redis restart and reconnect in ``__del__``)."""
+    meta: dict[str, Any] = {}
+
+    def ready() -> bool:
+        meta.clear()
+        meta.update(app.backend.get_task_meta(task_id))
+        return meta.get("status") == "SUCCESS"
+
+    wait_until(ready, timeout=timeout, what=f"the result of {task_id}", every=every)
+    return meta["result"]
+
+
+def child_pids(pid: int) -> set[int]:
+    """The direct children of ``pid`` (a worker's pool processes), from ``/proc``."""
+    found: set[int] = set()
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found.update(int(p) for p in (task / "children").read_text().split())
+    except FileNotFoundError:
+        pass
+    return found
