@@ -14,7 +14,17 @@ from __future__ import annotations
 
 import random
 
-__all__ = ["after_accept", "error_delay", "limiter_delay", "poll_delay"]
+__all__ = [
+    "after_accept",
+    "after_ready",
+    "error_delay",
+    "limiter_delay",
+    "poll_delay",
+    "rate_limited_pause",
+]
+
+# How soon a model whose answer said "already loaded" is confirmed (at most).
+READY_CONFIRM_SECONDS = 1.0
 
 # Arrive slightly after the moment the upstream said, never slightly before it.
 _LATE_FACTOR = 1.02
@@ -40,6 +50,17 @@ def error_delay(
 def after_accept(warm_seconds: float) -> float:
     """Seconds from an accepted reload to the first confirmation call."""
     return warm_seconds * _LATE_FACTOR + _LATE_SECONDS
+
+
+def after_ready(warm_seconds: float) -> float:
+    """Seconds from an "already loaded" answer to its confirmation call."""
+    return min(READY_CONFIRM_SECONDS, warm_seconds / 10) + _LATE_SECONDS
+
+
+def rate_limited_pause(streak: int, *, base: float, cap: float) -> float:
+    """The key's pause after the ``streak``-th 429 in a row that gave no ``retry_after``:
+    ``base``, then twice as long each time, at most ``cap``."""
+    return min(cap, base * 2.0 ** min(max(0, streak - 1), 64))
 
 
 def poll_delay(eta: float | None, polls: int, *, warm_seconds: float) -> float:

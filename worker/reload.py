@@ -26,6 +26,7 @@ pause the whole key, and the deadline bounds them.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -37,17 +38,27 @@ from worker import backoff
 from worker.constants import BUSY_RETRY_SECONDS
 from worker.flight import FlightStore, Outcome
 from worker.limiter import Limiter, Wait
+from worker.limiter.breaker import Breaker
 from worker.settings import Settings
 from worker.upstream import (
     Accepted,
+    Forbidden,
+    InvalidKey,
     Loading,
+    NoCredits,
     PermanentError,
     RateLimited,
     TransientError,
     UpstreamClient,
+    UpstreamError,
 )
 
-__all__ = ["Final", "Later", "Reloader", "Stage"]
+__all__ = ["ACCOUNT_ERRORS", "Final", "Later", "Reloader", "Stage"]
+
+logger = logging.getLogger(__name__)
+
+# Permanent errors that are the key's, not a model's: they stop the key at once.
+ACCOUNT_ERRORS = (InvalidKey, NoCredits, Forbidden)
 
 Stage = Literal["waiting", "reloading"]
 
@@ -83,13 +94,20 @@ class Reloader:
         *,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        breaker: Breaker | None = None,
+        on_key_stopped: Callable[[], None] = lambda: None,
     ) -> None:
+        """``breaker``: the key's circuit breaker (none: every model on its own);
+        ``on_key_stopped`` is called when it opens for a permanent error (a bad key), so
+        that the key's waiting models wake and fail at once."""
         self.settings = settings
         self.flights = flights
         self.limiter = limiter
         self.upstream = upstream
         self.clock = clock
         self.rng = rng or random.Random()
+        self.breaker = breaker
+        self.on_key_stopped = on_key_stopped
 
     def advance(self, model_id: str, task_id: str) -> Final | Later:
         now = self.clock()
@@ -143,6 +161,15 @@ class Reloader:
         if flight["timer"] == "1":
             return self._finish(flight, model_id, "warm", None, calls, how)
 
+        if self.breaker is not None:
+            verdict = self.breaker.check(task_id)
+            if verdict.action == "fail":
+                return self._finish(flight, model_id, "failed", verdict.reason, calls, how)
+            if verdict.action == "wait":
+                delay = backoff.limiter_delay(verdict.seconds, self.rng)
+                reason = f"key paused by the circuit breaker after: {verdict.reason}"
+                return self._schedule(flight, model_id, now, delay, reason)
+
         held = flight.get("lease") or None if self.settings.loading_holds_slot else None
         decision = self.limiter.acquire(hold=held)
         if isinstance(decision, Wait):
@@ -152,7 +179,9 @@ class Reloader:
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
         try:
-            result, answered = self._call(flight, model_id, now, calls, how, decision.grant)
+            result, answered = self._call(
+                flight, model_id, now, calls, how, decision.grant, task_id
+            )
         except BaseException:
             self.limiter.release(decision.lease)  # a bug or a lost Redis must not keep the slot
             raise
@@ -167,23 +196,32 @@ class Reloader:
         return result
 
     def _call(
-        self, flight: dict[str, str], model_id: str, now: float, calls: int, how: str, grant: str
+        self,
+        flight: dict[str, str],
+        model_id: str,
+        now: float,
+        calls: int,
+        how: str,
+        grant: str,
+        task_id: str,
     ) -> tuple[Final | Later, bool]:
         """Make the call and decide; the flag says whether the upstream accepted or is loading."""
         try:
             self.limiter.started(grant)
             answer = self.upstream.reload(model_id)
         except PermanentError as exc:
+            if isinstance(exc, ACCOUNT_ERRORS):
+                self._key_failed(exc, model_id, task_id, permanent=True)
             return self._finish(flight, model_id, "failed", exc.reason, calls, how), False
         except RateLimited as exc:
-            pause = exc.retry_after or backoff.error_delay(
-                1,
+            _, streak = self.limiter.shrink()
+            # Without retry_after, each 429 in a row pauses the key twice as long (capped).
+            pause = exc.retry_after or backoff.rate_limited_pause(
+                streak,
                 base=self.settings.backoff_base_seconds,
                 cap=self.settings.backoff_max_seconds,
-                rng=self.rng,
             )
             self.limiter.pause(pause)
-            self.limiter.shrink()
             delay = backoff.error_delay(
                 1,
                 base=self.settings.backoff_base_seconds,
@@ -194,6 +232,7 @@ class Reloader:
             reason = f"rate limited: {exc.reason}"
             return self._schedule(flight, model_id, now, delay, reason), False
         except TransientError as exc:
+            self._key_failed(exc, model_id, task_id, permanent=False)
             errors = int(flight["errors"]) + 1
             if errors > self.settings.max_retries:
                 reason = f"gave up after {errors} failed attempts: {exc.reason}"
@@ -210,7 +249,35 @@ class Reloader:
             reason = f"error {errors}/{self.settings.max_retries}: {exc.reason}"
             return self._schedule(flight, model_id, now, delay, reason, errors=errors), False
         self.limiter.grow()
+        if self.breaker is not None and self.breaker.succeeded():
+            logger.warning("circuit breaker closed: the upstream answered %s", model_id)
         return self._on_answer(flight, model_id, now, answer, calls, how), True
+
+    def _key_failed(
+        self, exc: UpstreamError, model_id: str, task_id: str, *, permanent: bool
+    ) -> None:
+        """Tell the breaker; if it opens for a permanent error, wake the key's waiters."""
+        if self.breaker is None:
+            return
+        signature = f"{type(exc).__name__}:{exc.http_status}:{exc.reason.replace(model_id, '*')}"
+        what, seconds = self.breaker.failed(
+            model_id=model_id,
+            caller=task_id,
+            signature=signature,
+            reason=exc.reason,
+            permanent=permanent,
+            account=permanent,
+        )
+        if what in ("opened", "reopened"):
+            logger.warning(
+                "circuit breaker %s for %.0f s (%s error for the key): %s",
+                what,
+                seconds,
+                "permanent" if permanent else "transient",
+                exc.reason,
+            )
+            if permanent:
+                self.on_key_stopped()
 
     def _on_answer(
         self,
@@ -231,6 +298,12 @@ class Reloader:
             )
         if flight["accepted"] == "1" or flight["loading_seen"] == "1":
             return self._finish(flight, model_id, "warm", None, calls, how)
+        if answer.ready:  # "already loaded": confirm in seconds, not after a reload time
+            if self.settings.warm_policy == "timer":
+                return self._finish(flight, model_id, "warm", None, calls, how)
+            delay = backoff.after_ready(warm_seconds)
+            reason = "already loaded; confirming"
+            return self._schedule(flight, model_id, now, delay, reason, accepted=1, errors=0)
         delay = backoff.after_accept(warm_seconds)
         if self.settings.warm_policy == "timer":
             return self._schedule(

@@ -9,6 +9,7 @@ arguments and never look them up.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 
@@ -19,14 +20,17 @@ from worker.clock import Clock
 from worker.flight import FlightStore
 from worker.ledger import Ledger
 from worker.limiter import Limiter
+from worker.limiter.breaker import Breaker
 from worker.messaging.identity import WORKER_ID
-from worker.producer import producer_ledger, redis_client, redis_clock
+from worker.producer import parking_lot, producer_ledger, redis_client, redis_clock
 from worker.reload import Reloader
 from worker.settings import Settings
 from worker.upstream import UpstreamClient
 from worker.upstream.hints import Hints
 
 __all__ = ["Runtime", "close_runtime", "key_scope", "runtime"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,9 +89,23 @@ def build_runtime(settings: Settings) -> Runtime:
         upstream=upstream,
         limiter=limiter,
         ledger=producer_ledger(),
-        reloader=Reloader(settings, flights, limiter, upstream, clock=clock),
+        reloader=Reloader(
+            settings,
+            flights,
+            limiter,
+            upstream,
+            clock=clock,
+            breaker=Breaker(client, key_scope(api_key), probe_seconds=call_seconds),
+            on_key_stopped=_wake_waiters,
+        ),
         clock=clock,
     )
+
+
+def _wake_waiters() -> None:
+    """The key is stopped for good (a bad key, no credits): its waiting models fail now."""
+    woken = parking_lot().wake_all()
+    logger.warning("the key is stopped: %d waiting task(s) woken to fail at once", woken)
 
 
 _current: tuple[int, Runtime] | None = None

@@ -27,6 +27,7 @@ import pytest
 
 from worker.flight import FlightStore
 from worker.limiter import Go, Limiter, Wait
+from worker.limiter.breaker import Breaker
 from worker.reload import Final, Later, Reloader
 from worker.settings import Rate, Secret, Settings
 from worker.upstream import UpstreamClient
@@ -123,6 +124,7 @@ class StubLimiter:
         self.started_grants: list[str] = []
         self.shrinks = 0  # 429s reported (Limiter.shrink)
         self.grows = 0  # answers without a 429 (Limiter.grow)
+        self.streak_429 = 0
 
     def acquire(self, *, hold: str | None = None) -> Go | Wait:
         left = self.paused_until - self.clock()
@@ -147,12 +149,14 @@ class StubLimiter:
         self.paused_until = max(self.paused_until, self.clock() + seconds)
         return self.paused_until
 
-    def shrink(self) -> int:
+    def shrink(self) -> tuple[int, int]:
         self.shrinks += 1
-        return 1
+        self.streak_429 += 1
+        return 1, self.streak_429
 
     def grow(self) -> int:
         self.grows += 1
+        self.streak_429 = 0
         return 100
 
 
@@ -184,6 +188,7 @@ class Rig:
     flights: FlightStore | None = None
     limiter: Any = None
     reloader: Reloader | None = None
+    key_stops: list[float] = field(default_factory=list)  # when the breaker stopped the key
     _clients: list[UpstreamClient] = field(default_factory=list)
 
     def build(
@@ -192,6 +197,7 @@ class Rig:
         *,
         limiter: str = "redis",
         lock_seconds: float = 30.0,
+        breaker: bool = False,
         **overrides: Any,
     ) -> Reloader:
         """A Reloader as a worker process would build it, on this rig's Redis and clock."""
@@ -223,6 +229,8 @@ class Rig:
             client,
             clock=self.clock,
             rng=random.Random(0),
+            breaker=Breaker(self.redis, "scope", probe_seconds=40.0) if breaker else None,
+            on_key_stopped=lambda: self.key_stops.append(self.clock()),
         )
         return self.reloader
 

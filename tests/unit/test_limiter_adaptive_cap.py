@@ -19,7 +19,7 @@ def test_given_four_in_flight_when_a_429_comes_then_only_three_may_be_in_flight(
     leases = [limiter.acquire() for _ in range(4)]
     assert all(isinstance(lease, Go) for lease in leases)
 
-    assert limiter.shrink() == 3
+    assert limiter.shrink() == (3, 1)
     limiter.release(leases[0].lease)  # type: ignore[union-attr]
 
     # Three live leases: at the lowered cap, a fourth caller waits.
@@ -35,7 +35,7 @@ def test_given_a_lowered_cap_when_calls_succeed_then_it_grows_back_to_the_config
     first = limiter.acquire()
     second = limiter.acquire()
     assert isinstance(first, Go) and isinstance(second, Go)
-    assert limiter.shrink() == 1  # min(3, 2 live) - 1
+    assert limiter.shrink() == (1, 1)  # min(3, 2 live) - 1; the first 429 in a row
 
     assert limiter.grow() == 2  # one success at cap 1
     assert [limiter.grow(), limiter.grow()] == [2, 3]  # two at cap 2, then back to 3
@@ -48,7 +48,7 @@ def test_given_one_in_flight_when_429s_repeat_then_the_cap_never_drops_below_one
 ) -> None:
     limiter = make_limiter(store.client, max_in_flight=2, rate_count=100)
     assert isinstance(limiter.acquire(), Go)
-    assert [limiter.shrink(), limiter.shrink()] == [1, 1]
+    assert [limiter.shrink(), limiter.shrink()] == [(1, 1), (1, 2)]
 
 
 def test_given_a_429_then_the_reloader_lowers_the_cap_and_a_success_raises_it(rig: Rig) -> None:

@@ -123,6 +123,14 @@ def _fault_table(
     help="Divide every simulated duration (reload, latency, retry_after, eta) by this.",
 )
 @click.option(
+    "--errors-on-200/--errors-on-status",
+    "errors_on_200",
+    default=False,
+    show_default=True,
+    help="Answer a bad key and an unknown model with HTTP 200, status error and the legacy "
+    "messege field (as many ModelsLab endpoints do) instead of 401/404.",
+)
+@click.option(
     "--eta/--no-eta",
     default=True,
     show_default=True,

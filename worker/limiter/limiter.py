@@ -133,6 +133,7 @@ class Limiter:
         self.turns_key = f"{base}:turns"
         self.cap_key = f"{base}:cap"
         self.cap_ok_key = f"{base}:cap:ok"
+        self.rate_limited_key = f"{base}:429s"
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -217,16 +218,18 @@ class Limiter:
         reply = self._pause(keys=[self.pause_key], args=[repr(float(seconds))])
         return float(_text(reply))
 
-    def shrink(self) -> int:
+    def shrink(self) -> tuple[int, int]:
         """A 429 said the account's limit is lower than the cap: lower it by one (not
-        below 1) for every worker; returns the new cap. It grows back with ``grow``."""
-        keys = [self.cap_key, self.cap_ok_key, self.leases_key]
-        return int(cast("int", self._shrink(keys=keys, args=[self.max_in_flight, CAP_MEMORY])))
+        below 1) for every worker. Returns the new cap and the number of 429s in a row
+        (both are reset by answers: ``grow``)."""
+        keys = [self.cap_key, self.cap_ok_key, self.leases_key, self.rate_limited_key]
+        reply = self._shrink(keys=keys, args=[self.max_in_flight, CAP_MEMORY])
+        return int(reply[0]), int(reply[1])
 
     def grow(self) -> int:
         """A call was answered without a 429: after as many as the cap, raise it by one
         (never above ``max_in_flight``); returns the cap in force."""
-        keys = [self.cap_key, self.cap_ok_key]
+        keys = [self.cap_key, self.cap_ok_key, self.rate_limited_key]
         return int(cast("int", self._grow(keys=keys, args=[self.max_in_flight, CAP_MEMORY])))
 
     def in_flight(self) -> int:

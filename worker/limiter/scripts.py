@@ -28,7 +28,19 @@ An idle scope therefore leaves nothing behind, and nothing is stored per model.
 
 from __future__ import annotations
 
-__all__ = ["ACQUIRE", "GROW", "IN_FLIGHT", "PAUSE", "PAUSED_FOR", "RENEW", "SHRINK", "STARTED"]
+__all__ = [
+    "ACQUIRE",
+    "BREAKER_CHECK",
+    "BREAKER_FAILED",
+    "BREAKER_SUCCEEDED",
+    "GROW",
+    "IN_FLIGHT",
+    "PAUSE",
+    "PAUSED_FOR",
+    "RENEW",
+    "SHRINK",
+    "STARTED",
+]
 
 # The helpers every script starts with: the Redis clock as float seconds, a float
 # as a "%.6f" string, and a PEXPIRE that is never 0 ms (PEXPIRE 0 deletes the key).
@@ -251,24 +263,29 @@ return fmt(math.max(0, pause_end - redis_now()))
 # SHRINK: the upstream answered 429 "too many queued requests": the account's real limit
 # is below the cap. Lower the cap by one (never below 1), like TCP's multiplicative
 # decrease but one step at a time, so the next calls stop drawing 429s.
-#   KEYS[1] cap (GET, SET PX), KEYS[2] cap:ok (DEL), KEYS[3] leases (ZCARD)
+#   KEYS[1] cap (GET, SET PX), KEYS[2] cap:ok (DEL), KEYS[3] leases (ZCARD),
+#   KEYS[4] 429s (INCR, PEXPIRE) the 429s in a row, until an answer (GROW)
 #   ARGV[1] configured max_in_flight, ARGV[2] memory seconds (how long a lowered cap lasts)
-# Returns the new cap.
+# Returns {the new cap, the 429s in a row}.
 SHRINK = """
 local cap = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
 local live = redis.call('ZCARD', KEYS[3])
+local memory = math.ceil(tonumber(ARGV[2]) * 1000)
 cap = math.max(1, math.min(cap, live) - 1)
-redis.call('SET', KEYS[1], cap, 'PX', math.ceil(tonumber(ARGV[2]) * 1000))
+redis.call('SET', KEYS[1], cap, 'PX', memory)
 redis.call('DEL', KEYS[2])
-return cap
+local streak = redis.call('INCR', KEYS[4])
+redis.call('PEXPIRE', KEYS[4], memory)
+return {cap, streak}
 """
 
 # GROW: a call was answered without a 429. After as many successes as the cap, the cap
 # grows by one (additive increase) until it is the configured one again.
-#   KEYS[1] cap (GET, SET PX, DEL), KEYS[2] cap:ok (INCR, DEL, PEXPIRE)
+#   KEYS[1] cap (GET, SET PX, DEL), KEYS[2] cap:ok (INCR, DEL, PEXPIRE), KEYS[3] 429s (DEL)
 #   ARGV[1] configured max_in_flight, ARGV[2] memory seconds
 # Returns the cap in force.
 GROW = """
+redis.call('DEL', KEYS[3])
 local cap = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cap == 0 then return tonumber(ARGV[1]) end
 local ok = redis.call('INCR', KEYS[2])
@@ -283,4 +300,83 @@ if ok >= cap then
   redis.call('SET', KEYS[1], cap, 'PX', math.ceil(tonumber(ARGV[2]) * 1000))
 end
 return cap
+"""
+
+# ---- the account's circuit breaker (worker.limiter.breaker) ------------------------------
+# KEYS of every breaker script: KEYS[1] breaker (hash: state, kind, reason, until, opens,
+# probe, probe_until, sig), KEYS[2] streak (set: models that failed alike in a row).
+
+# BREAKER_CHECK: may a call be made for this key now?
+#   ARGV[1] caller (task id), ARGV[2] probe seconds (how long one probe may take)
+# Returns {'go'} (closed), {'probe', reason} (half-open: this caller is the one probe),
+# {'wait', seconds, reason} or {'fail', seconds, reason} (open: permanent errors fail).
+BREAKER_CHECK = (
+    _PRELUDE
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'open' then return {'go'} end
+local now = redis_now()
+local reason = redis.call('HGET', KEYS[1], 'reason') or ''
+local left = tonumber(redis.call('HGET', KEYS[1], 'until') or '0') - now
+if left > 0 then
+    local verdict = 'wait'
+    if redis.call('HGET', KEYS[1], 'kind') == 'permanent' then verdict = 'fail' end
+    return {verdict, fmt(left), reason}
+end
+local probe_left = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') - now
+if probe_left <= 0 then
+    redis.call('HSET', KEYS[1], 'probe', ARGV[1], 'probe_until', fmt(now + tonumber(ARGV[2])))
+    return {'probe', reason}
+end
+return {'wait', fmt(math.min(probe_left, 1.0)), reason}
+"""
+)
+
+# BREAKER_FAILED: a call failed with an error that may be the account's.
+#   ARGV[1] model id, ARGV[2] caller, ARGV[3] signature (the error, model id left out),
+#   ARGV[4] reason, ARGV[5] kind ('permanent' | 'transient'), ARGV[6] 1 if the error is
+#   the account's by its nature (a bad key, no credits: it opens at once), ARGV[7]
+#   threshold (different models failing alike in a row), ARGV[8] first open seconds,
+#   ARGV[9] longest open seconds
+# Returns {'opened' | 'reopened', seconds} or {'closed', streak} or {'open', 0}.
+BREAKER_FAILED = (
+    _PRELUDE
+    + """
+local now = redis_now()
+local first, cap = tonumber(ARGV[8]), tonumber(ARGV[9])
+if redis.call('HGET', KEYS[1], 'state') == 'open' then
+    if redis.call('HGET', KEYS[1], 'probe') ~= ARGV[2] then return {'open', 0} end
+    -- The probe failed: open again, for twice as long (up to the cap).
+    local opens = redis.call('HINCRBY', KEYS[1], 'opens', 1)
+    local seconds = math.min(cap, first * 2 ^ (opens - 1))
+    redis.call('HSET', KEYS[1], 'until', fmt(now + seconds), 'kind', ARGV[5], 'reason', ARGV[4])
+    redis.call('HDEL', KEYS[1], 'probe', 'probe_until')
+    return {'reopened', fmt(seconds)}
+end
+if redis.call('HGET', KEYS[1], 'sig') ~= ARGV[3] then
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[1], 'sig', ARGV[3])
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], 3600)
+redis.call('EXPIRE', KEYS[1], 86400)
+local streak = redis.call('SCARD', KEYS[2])
+if tonumber(ARGV[6]) == 1 or streak >= tonumber(ARGV[7]) then
+    redis.call('HSET', KEYS[1], 'state', 'open', 'kind', ARGV[5], 'reason', ARGV[4],
+               'opens', 1, 'until', fmt(now + first))
+    redis.call('HDEL', KEYS[1], 'probe', 'probe_until')
+    redis.call('DEL', KEYS[2])
+    return {'opened', fmt(first)}
+end
+return {'closed', streak}
+"""
+)
+
+# BREAKER_SUCCEEDED: a call was answered: the streak ends and an open breaker closes.
+# Returns 1 if the breaker was open.
+BREAKER_SUCCEEDED = """
+local was_open = redis.call('HGET', KEYS[1], 'state') == 'open'
+redis.call('DEL', KEYS[1], KEYS[2])
+if was_open then return 1 end
+return 0
 """

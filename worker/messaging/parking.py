@@ -144,6 +144,7 @@ class ParkingLot:
         self._leave = client.register_script(scripts.LEAVE)
         self._regrasp = client.register_script(scripts.REGRASP)
         self._reclaim = client.register_script(scripts.RECLAIM)
+        self._wake_all = client.register_script(scripts.WAKE_ALL)
 
     # ---- jobs in and out -------------------------------------------------------------
 
@@ -273,6 +274,10 @@ class ParkingLot:
     def release(self, task_id: str) -> None:
         """The task ended (failed, or returned with no result to guard): forget it."""
         self._release(keys=[c.JOBS_KEY, c.DUE_KEY, c.held_key(self.worker_id)], args=[task_id])
+
+    def wake_all(self) -> int:
+        """Make every parked job due now; returns how many were waiting."""
+        return int(self._wake_all(keys=[c.DUE_KEY]))
 
     # ---- workers -----------------------------------------------------------------------
 

@@ -277,3 +277,14 @@ redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
+
+# WAKE_ALL: every parked job is due now (a key stopped for good: its waiters fail at once).
+#   KEYS[1] due.  Returns how many were woken.
+WAKE_ALL = (
+    _NOW
+    + """
+local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf')
+for _, id in ipairs(later) do redis.call('ZADD', KEYS[1], fmt(now), id) end
+return #later
+"""
+)

@@ -54,6 +54,7 @@ class SimConfig:
     retry_after: float = 30.0
     time_scale: float = 1.0
     eta: bool = True
+    errors_on_200: bool = False
     faults: Mapping[str, float] = field(default_factory=dict)
     timeout_hold: float = 120.0
     seed: int = 0

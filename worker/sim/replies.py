@@ -87,6 +87,14 @@ MODEL_ID_NOT_STRING = _fixed(
 )
 
 
+def on_200(reply: Reply) -> Reply:
+    """The same error answered with HTTP 200, ``"status": "error"`` and the legacy
+    ``messege`` field (ModelsLab answers many errors this way)."""
+    data = json.loads(reply.body)
+    body = {"status": "error", "messege": data.get("message") or data.get("messege")}
+    return Reply(kind=reply.kind, status=200, body=dumps(body))
+
+
 def loading(eta: float | None) -> Reply:
     """``processing``, with ``eta`` (real seconds left) unless ``eta`` is None."""
     if eta is None:

@@ -127,7 +127,10 @@ class Simulator:
         if not isinstance(data, dict):
             return _answered(ledger, replies.NOT_JSON)
         if not isinstance(key, str) or key not in self._keys:
-            return _answered(ledger, replies.INVALID_KEY)
+            invalid = replies.INVALID_KEY
+            return _answered(
+                ledger, replies.on_200(invalid) if self._config.errors_on_200 else invalid
+            )
         if model_id is None or model_id == "":
             return _answered(ledger, replies.MODEL_ID_REQUIRED)
         if not isinstance(model_id, str):
@@ -156,6 +159,8 @@ class Simulator:
             reply = replies.WARM
         else:
             reply = replies.unknown_model(ticket.model_id)
+            if self._config.errors_on_200:
+                reply = replies.on_200(reply)
         return _answered(run.ledger, reply)
 
     def abandon(self, ticket: Ticket) -> None:
