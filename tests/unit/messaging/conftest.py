@@ -8,50 +8,18 @@ a ``ParkingLot`` on ``client`` (or on the client given).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
-import fakeredis
 import pytest
 import redis
 
+from tests.unit.limiter_stores import Store, store_fixture
 from worker import constants as c
 from worker.messaging.parking import Job, ParkingLot
 
-
-@dataclass
-class Store:
-    kind: str  # "redis" | "fakeredis"
-    client: redis.Redis
-    _open: Callable[[], redis.Redis]
-    _opened: list[redis.Redis] = field(default_factory=list)
-
-    def connect(self) -> redis.Redis:
-        client = self._open()
-        self._opened.append(client)
-        return client
-
-    def close(self) -> None:
-        for client in self._opened:
-            client.close()
-
-
-@pytest.fixture(params=["redis", "fakeredis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    if request.param == "redis":
-        client: redis.Redis = request.getfixturevalue("real_redis")
-        url = request.getfixturevalue("redis_server").url_for_db(15)
-        store = Store("redis", client, lambda: redis.Redis.from_url(url))
-    else:
-        server = fakeredis.FakeServer()
-        client = fakeredis.FakeRedis(server=server)
-        store = Store("fakeredis", client, lambda: fakeredis.FakeRedis(server=server))
-        store._opened.append(client)
-    try:
-        yield store
-    finally:
-        store.close()
+# The same two stores as the limiter's contract tests (a real redis-server and fakeredis).
+store = store_fixture
 
 
 @pytest.fixture
@@ -63,7 +31,7 @@ def client(store: Store) -> redis.Redis:
 @pytest.fixture
 def connect(store: Store) -> Callable[[], redis.Redis]:
     """Opens another client on the test's data (closed at teardown)."""
-    return store.connect
+    return store.new_client
 
 
 LotFactory = Callable[..., ParkingLot]
