@@ -96,7 +96,13 @@ JOBS_KEY = f"{KEY_PREFIX}jobs"
 """Hash: task id -> JSON of what is needed to send the task again (see worker.messaging)."""
 
 DUE_KEY = f"{KEY_PREFIX}due"
-"""Sorted set: parked task ids scored by the Redis time they are due."""
+"""Sorted set: parked task ids scored by the Redis time they are due (the normal lane)."""
+
+DUE_HIGH_KEY = f"{KEY_PREFIX}due:high"
+"""Sorted set: the same for high-priority tasks, published before any normal one."""
+
+HIGH_IDS_KEY = f"{KEY_PREFIX}high"
+"""Set: ids of the parked or held tasks that are high priority (their lane)."""
 
 SENDING_KEY = f"{KEY_PREFIX}sending"
 """Sorted set: task ids a pump is publishing, scored by when its claim on them lapses."""

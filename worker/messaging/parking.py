@@ -34,7 +34,7 @@ import redis
 from worker import constants as c
 from worker.messaging import scripts
 
-__all__ = ["Job", "ParkingLot", "Takeover", "split_options"]
+__all__ = ["Job", "ParkingLot", "Takeover", "lane_of", "split_options"]
 
 # Options that differ from task to task; everything else is shared through a template.
 _PER_TASK = ("task_id", "group_index", "retries")
@@ -98,6 +98,11 @@ class Takeover:
     silent_for: float  # seconds since its last heartbeat
 
 
+def lane_of(job: Job) -> str:
+    """``"high"`` for a task sent with ``priority="high"``, else ``"normal"``."""
+    return "high" if job.kwargs.get("priority") == "high" else "normal"
+
+
 def split_options(options: Mapping[str, Any]) -> dict[str, Any]:
     """The options of ``options`` that a job keeps, JSON-ready (``None`` values dropped)."""
     kept = {k: v for k, v in options.items() if k in _KEPT and v is not None}
@@ -151,6 +156,9 @@ class ParkingLot:
     def park(self, job: Job, delay: float) -> float | None:
         """Make ``job`` due in ``delay`` seconds (Redis time); this worker stops holding it.
 
+        A job whose ``priority`` keyword argument is ``"high"`` is due in the high lane:
+        published before every normal job.
+
         Returns the due time, or ``None`` if the task has finished already (not parked).
         Raises ``redis.RedisError`` if Redis cannot be reached.
         """
@@ -169,6 +177,7 @@ class ParkingLot:
             "" if fresh else template,
             repr(delay),
             TEMPLATE_TTL_SECONDS,
+            lane_of(job),
         ]
         due = _text(self._park(keys=keys, args=args))
         if len(self._templates) > _KNOWN_TEMPLATES:
@@ -326,11 +335,11 @@ class ParkingLot:
     def counts(self) -> dict[str, int]:
         """How many jobs are parked, being sent, and waiting in the broker."""
         pipe = self.redis.pipeline(transaction=False)
-        for key in (c.DUE_KEY, c.SENDING_KEY, c.SENT_KEY):
+        for key in (c.DUE_KEY, c.DUE_HIGH_KEY, c.SENDING_KEY, c.SENT_KEY):
             pipe.zcard(key)
         pipe.hlen(c.JOBS_KEY)
-        due, sending, sent, jobs = pipe.execute()
-        return {"due": due, "sending": sending, "sent": sent, "jobs": jobs}
+        due, high, sending, sent, jobs = pipe.execute()
+        return {"due": due + high, "high": high, "sending": sending, "sent": sent, "jobs": jobs}
 
     # ---- encoding -----------------------------------------------------------------------
 

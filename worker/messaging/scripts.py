@@ -4,6 +4,7 @@ Every script takes its time from ``redis.call('TIME')``. The keys (see
 ``worker.constants``): ``jobs`` (hash: task id -> job JSON), ``due`` (zset: task
 id -> due time), ``sending`` (zset: task id -> when a pump's claim lapses),
 ``sent`` (zset: task id -> publish time), ``held:{worker}`` (set of task ids),
+``due:high`` and ``high`` (the high-priority lane: zset and set of its ids),
 ``workers`` (zset: worker id -> last heartbeat), ``workers:gone`` (zset),
 ``workers:slots`` (hash: worker id -> pool slots),
 ``done:{task id}`` (string: who finished it), ``tpl:{digest}`` (string).
@@ -13,6 +14,8 @@ sets at a time; each script below moves it from one to the next.
 """
 
 from __future__ import annotations
+
+from worker import constants as c
 
 __all__ = [
     "FINISH",
@@ -29,21 +32,47 @@ __all__ = [
     "UNSEND",
 ]
 
-_NOW = """
+_NOW = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local function fmt(x) return string.format('%.6f', x) end
 """
+    + f"""
+-- The two lanes of due jobs: a high-priority task is due in DUE_HIGH, others in DUE.
+local DUE, DUE_HIGH, HIGH_IDS = '{c.DUE_KEY}', '{c.DUE_HIGH_KEY}', '{c.HIGH_IDS_KEY}'
+"""
+    + """
+local function make_due(id, score)
+  if redis.call('SISMEMBER', HIGH_IDS, id) == 1 then
+    redis.call('ZADD', DUE_HIGH, score, id)
+  else
+    redis.call('ZADD', DUE, score, id)
+  end
+end
+local function undue(id)
+  redis.call('ZREM', DUE, id)
+  redis.call('ZREM', DUE_HIGH, id)
+end
+"""
+)
 
-# PARK: store a task's job and make it due in ARGV[4] seconds.
-#   KEYS[1] due, KEYS[2] jobs, KEYS[3] tpl:{digest}, KEYS[4] held:{worker}, KEYS[5] done:{id}
+# PARK: store a task's job and make it due in ARGV[4] seconds, in its lane.
+#   KEYS[1] (unused), KEYS[2] jobs, KEYS[3] tpl:{digest}, KEYS[4] held:{worker},
+#   KEYS[5] done:{id}
 #   ARGV[1] task id, ARGV[2] job JSON, ARGV[3] template JSON ('' = already stored),
-#   ARGV[4] delay seconds, ARGV[5] template TTL seconds
+#   ARGV[4] delay seconds, ARGV[5] template TTL seconds, ARGV[6] 'high' or 'normal'
 # Returns the due time, or '' when the task has finished already (nothing parked).
 PARK = (
     _NOW
     + """
 if redis.call('EXISTS', KEYS[5]) == 1 then return '' end
+undue(ARGV[1])
+if ARGV[6] == 'high' then
+  redis.call('SADD', HIGH_IDS, ARGV[1])
+else
+  redis.call('SREM', HIGH_IDS, ARGV[1])
+end
 if ARGV[3] ~= '' then
   redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
 else
@@ -51,7 +80,7 @@ else
 end
 local due = now + math.max(0, tonumber(ARGV[4]))
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[1], fmt(due), ARGV[1])
+make_due(ARGV[1], fmt(due))
 redis.call('SREM', KEYS[4], ARGV[1])
 return fmt(due)
 """
@@ -59,7 +88,7 @@ return fmt(due)
 
 # TAKE_DUE: a pump claims due entries, at most ARGV[1], and no more than keep ARGV[3]
 # published-but-unreceived messages in the broker (flow control).
-#   KEYS[1] due, KEYS[2] sending, KEYS[3] sent, KEYS[4] jobs
+#   KEYS[1] (unused), KEYS[2] sending, KEYS[3] sent, KEYS[4] jobs; high-priority jobs first
 #   ARGV[1] most to take, ARGV[2] claim seconds, ARGV[3] most unreceived,
 #   ARGV[4] receive within seconds
 # First, entries whose pump died mid-publish (claim lapsed) are due again, and so are
@@ -72,27 +101,34 @@ TAKE_DUE = (
     + """
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
 for _, id in ipairs(lapsed) do
-  redis.call('ZADD', KEYS[1], fmt(now), id)
+  make_due(id, fmt(now))
   redis.call('ZREM', KEYS[2], id)
 end
 local unreceived = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', fmt(now - tonumber(ARGV[4])))
 for _, id in ipairs(unreceived) do
   redis.call('ZREM', KEYS[3], id)
-  if redis.call('HEXISTS', KEYS[4], id) == 1 then redis.call('ZADD', KEYS[1], fmt(now), id) end
+  if redis.call('HEXISTS', KEYS[4], id) == 1 then make_due(id, fmt(now)) end
 end
 local room = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[3]))
 local out = {fmt(now), ''}
-if room > 0 then
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now), 'LIMIT', 0, room)
-  for _, id in ipairs(ids) do
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[2])), id)
-    table.insert(out, id)
-    table.insert(out, redis.call('HGET', KEYS[4], id))
+for _, lane in ipairs({DUE_HIGH, DUE}) do
+  if room > 0 then
+    local ids = redis.call('ZRANGEBYSCORE', lane, '-inf', fmt(now), 'LIMIT', 0, room)
+    for _, id in ipairs(ids) do
+      redis.call('ZREM', lane, id)
+      redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[2])), id)
+      table.insert(out, id)
+      table.insert(out, redis.call('HGET', KEYS[4], id))
+    end
+    room = room - #ids
   end
 end
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[2] then out[2] = first[2] end
+for _, lane in ipairs({DUE_HIGH, DUE}) do
+  local first = redis.call('ZRANGE', lane, 0, 0, 'WITHSCORES')
+  if first[2] and (out[2] == '' or tonumber(first[2]) < tonumber(out[2])) then
+    out[2] = first[2]
+  end
+end
 return out
 """
 )
@@ -113,12 +149,12 @@ return #ARGV
 )
 
 # UNSEND: a publish failed; the entry is due again in ARGV[2] seconds (nothing is lost).
-#   KEYS[1] sending, KEYS[2] due;  ARGV[1] task id, ARGV[2] seconds
+#   KEYS[1] sending, KEYS[2] (unused);  ARGV[1] task id, ARGV[2] seconds
 UNSEND = (
     _NOW
     + """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[2])), ARGV[1])
+  make_due(ARGV[1], fmt(now + tonumber(ARGV[2])))
   return 1
 end
 return 0
@@ -126,12 +162,14 @@ return 0
 )
 
 # HOLD: a worker received the task's message; it holds the task until it parks or ends.
-#   KEYS[1] held:{worker}, KEYS[2] sending, KEYS[3] sent, KEYS[4] due, KEYS[5] jobs,
+#   KEYS[1] held:{worker}, KEYS[2] sending, KEYS[3] sent, KEYS[4] (unused), KEYS[5] jobs,
 #   KEYS[6] tpl:{digest} (or any key when ARGV[2] is '')
 #   ARGV[1] task id, ARGV[2] job JSON ('' = the caller has not built it), ARGV[3] template
 #   JSON, ARGV[4] template TTL seconds
 # Returns 1 when held, 0 when no job is stored and none was given (call again with it).
-HOLD = """
+HOLD = (
+    _NOW
+    + """
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
   if ARGV[2] == '' then return 0 end
   redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
@@ -139,13 +177,14 @@ if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
+undue(ARGV[1])
 redis.call('SADD', KEYS[1], ARGV[1])
 return 1
 """
+)
 
 # FINISH: the task is about to return its result: only one execution of it may.
-#   KEYS[1] done:{id}, KEYS[2] jobs, KEYS[3] due, KEYS[4] held:{worker}, KEYS[5] workers
+#   KEYS[1] done:{id}, KEYS[2] jobs, KEYS[3] (unused), KEYS[4] held:{worker}, KEYS[5] workers
 #   ARGV[1] task id, ARGV[2] this execution "<worker id>|<token>", ARGV[3] done TTL,
 #   ARGV[4] dead after seconds
 # Returns {1} when this execution returns the result; {0, holder, alive} when another
@@ -154,7 +193,8 @@ FINISH = (
     _NOW
     + """
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+undue(ARGV[1])
+redis.call('SREM', HIGH_IDS, ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[1])
 local holder = redis.call('GET', KEYS[1])
 if holder then
@@ -182,13 +222,17 @@ return 0
 
 # RELEASE: the task ended without a result to guard (a failure, a plain return):
 # forget its job and the hold.
-#   KEYS[1] jobs, KEYS[2] due, KEYS[3] held:{worker};  ARGV[1] task id
-RELEASE = """
+#   KEYS[1] jobs, KEYS[2] (unused), KEYS[3] held:{worker};  ARGV[1] task id
+RELEASE = (
+    _NOW
+    + """
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
+undue(ARGV[1])
+redis.call('SREM', HIGH_IDS, ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
 return 1
 """
+)
 
 # HEARTBEAT: this worker is alive, with ARGV[2] pool slots.
 #   KEYS[1] workers, KEYS[2] workers:slots (hash: worker id -> pool slots)
@@ -209,7 +253,7 @@ return {fmt(now), total}
 
 # TAKEOVER: every task held by a worker whose heartbeat is older than ARGV[1] is due, as
 # of that last heartbeat: ahead of everything that became due since.
-#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] due, KEYS[4] jobs, KEYS[5] workers:slots
+#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] (unused), KEYS[4] jobs, KEYS[5] workers:slots
 #   ARGV[1] dead after seconds, ARGV[2] key prefix (held sets are prefix..'held:'..id),
 #   ARGV[3] this worker's id, ARGV[4] forget gone workers after seconds
 # Returns {worker, tasks taken, seconds since its heartbeat, ...} for each dead worker
@@ -232,7 +276,7 @@ for i = 1, #dead, 2 do
     local taken = 0
     for _, task in ipairs(redis.call('SMEMBERS', held)) do
       if redis.call('HEXISTS', KEYS[4], task) == 1 then
-        redis.call('ZADD', KEYS[3], beat, task)
+        make_due(task, beat)
         taken = taken + 1
       end
     end
@@ -252,7 +296,7 @@ return out
 # REGRASP: tasks this worker's hold set names but the worker no longer has in hand (a
 # message dropped by a broker reconnect, a requeue that failed, a pool process that died)
 # are due now, so they go on instead of waiting for the broker's visibility timeout.
-#   KEYS[1] held:{worker}, KEYS[2] due, KEYS[3] jobs;  ARGV: task ids
+#   KEYS[1] held:{worker}, KEYS[2] (unused), KEYS[3] jobs;  ARGV: task ids
 # Returns how many were made due.
 REGRASP = (
     _NOW
@@ -260,7 +304,7 @@ REGRASP = (
 local n = 0
 for _, id in ipairs(ARGV) do
   if redis.call('SREM', KEYS[1], id) == 1 and redis.call('HEXISTS', KEYS[3], id) == 1 then
-    redis.call('ZADD', KEYS[2], fmt(now), id)
+    make_due(id, fmt(now))
     n = n + 1
   end
 end
@@ -279,12 +323,16 @@ return 1
 """
 
 # WAKE_ALL: every parked job is due now (a key stopped for good: its waiters fail at once).
-#   KEYS[1] due.  Returns how many were woken.
+#   KEYS[1] (unused).  Returns how many were woken.
 WAKE_ALL = (
     _NOW
     + """
-local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. fmt(now), '+inf')
-for _, id in ipairs(later) do redis.call('ZADD', KEYS[1], fmt(now), id) end
-return #later
+local woken = 0
+for _, lane in ipairs({DUE, DUE_HIGH}) do
+  local later = redis.call('ZRANGEBYSCORE', lane, '(' .. fmt(now), '+inf')
+  for _, id in ipairs(later) do redis.call('ZADD', lane, fmt(now), id) end
+  woken = woken + #later
+end
+return woken
 """
 )

@@ -305,7 +305,7 @@ def test_given_a_finished_task_when_parked_again_then_nothing_is_parked(
 
     assert parking.park(make_job("t1"), 0) is None
     assert parking.take_due(limit=10, unreceived=10)[0] == []
-    assert parking.counts() == {"due": 0, "sending": 0, "sent": 0, "jobs": 0}
+    assert parking.counts() == {"due": 0, "high": 0, "sending": 0, "sent": 0, "jobs": 0}
 
 
 # ---- workers: take_over, regrasp, leave ------------------------------------------------
@@ -383,3 +383,39 @@ def _owned(reply: tuple[bool, str, bool]) -> tuple[bool, str, bool]:
     """A finish reply with the execution named by its worker only."""
     claimed, execution, alive = reply
     return claimed, execution.partition("|")[0], alive
+
+
+def test_given_normal_jobs_due_first_when_a_high_one_is_due_then_it_is_taken_first(
+    lot: LotFactory,
+) -> None:
+    # Given a backlog of normal jobs due before it...
+    parking = lot("w1")
+    for i in range(5):
+        parking.park(make_job(f"n{i}"), 0)
+    high = Job("t.add", [], {"priority": "high"}, {"task_id": "h1"})
+    parking.park(high, 0)
+
+    # ...when a pump has room for two, then the high one goes first.
+    jobs, _, _ = parking.take_due(limit=2, unreceived=10)
+
+    assert ids(jobs) == ["h1", "n0"]
+
+
+def test_given_a_high_job_taken_over_from_a_dead_worker_then_it_stays_in_the_high_lane(
+    client: redis.Redis, lot: LotFactory
+) -> None:
+    dead, alive = lot("dead", dead_after=1.0), lot("alive", dead_after=1.0)
+    high = Job("t.add", [], {"priority": "high"}, {"task_id": "h1"})
+    dead.park(high, 0)
+    dead.park(make_job("n1"), 0)
+    jobs, _, _ = dead.take_due(limit=10, unreceived=10)
+    for job in jobs:
+        dead.hold(job.task_id, lambda: None)
+    beat_at(client, "dead", age=5)
+    alive.heartbeat()
+
+    alive.take_over()
+
+    assert client.zscore(c.DUE_HIGH_KEY, "h1") is not None
+    assert client.zscore(c.DUE_KEY, "n1") is not None
+    assert ids(alive.take_due(limit=1, unreceived=10)[0]) == ["h1"]

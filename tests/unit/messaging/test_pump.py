@@ -72,7 +72,7 @@ def test_given_a_publish_that_fails_then_the_job_is_due_again_shortly_and_publis
     assert app.published == []
     due = client.zscore(c.DUE_KEY, "t1")
     assert due is not None and 0.1 < due - redis_now(client) <= 0.2
-    assert parking.counts() == {"due": 1, "sending": 0, "sent": 0, "jobs": 1}
+    assert parking.counts() == {"due": 1, "high": 0, "sending": 0, "sent": 0, "jobs": 1}
     pump.run_once()
     assert app.published == []  # not due yet
     time.sleep(0.22)
