@@ -1,22 +1,28 @@
 """Batch tasks: ``warmup_batch`` starts a chord; its callback and two backstops complete it.
 
 - ``warmup_batch(model_ids, callback_url=None)`` checks the request (a bad one
-  is rejected whole, nothing enqueued), writes the ledger, and starts
-  ``chord(reload_model(m, batch_id) for m)(batch_finished(batch_id))`` with the
-  callback's task id equal to the batch id, so ``AsyncResult(batch_id).get()``
+  is rejected whole, nothing enqueued), writes the ledger (one atomic step), and
+  starts ``chord(reload_model(m, batch_id) for m)(batch_finished(batch_id))`` with
+  the callback's task id equal to the batch id, so ``AsyncResult(batch_id).get()``
   returns the summary.
 - ``batch_finished(batch_id)`` completes the batch from the ledger; if the
   chord fired early (a duplicated header result) it waits for the ledger.
-- ``batch_backstop(batch_id=None)`` completes, once, a batch whose models are
-  all final but whose callback has not run after ``RELOAD_BATCH_GRACE_SECONDS``
-  (lost chord bookkeeping): per batch it reschedules itself until the batch is
-  done; with no id (the beat schedule) it sweeps every open batch.
-- ``post_batch_webhook(batch_id)`` POSTs the summary, with bounded retries; a
-  failing webhook never fails the batch.
+- ``batch_backstop(batch_id=None)``: per batch (parked by the launch, every
+  ``RELOAD_BATCH_GRACE_SECONDS``) and for every open batch (the beat schedule's
+  sweep), it runs the reconciler (``worker.reconcile``: lost models dispatched
+  again, the batch deadline), completes once a batch whose models are all final
+  but whose callback has not run after the grace (or cannot run: chord broken),
+  prunes open-set entries whose ledger is gone, and sends again the webhook
+  deliveries whose task was lost (``worker.outbox``). One bad batch is logged and
+  skipped; it never stops the sweep of the others.
+- ``post_batch_webhook(batch_id)`` delivers the batch's outbox record: signed,
+  with an idempotency key, retried with full-jitter backoff for up to
+  ``RELOAD_WEBHOOK_RETRY_SECONDS``; a failing webhook never fails the batch.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from typing import Any
@@ -24,14 +30,16 @@ from typing import Any
 from celery import chord
 
 from tasks.reload import reload_model
-from worker.batch import InvalidBatch, check_batch, complete_batch
+from worker import constants as c
+from worker.batch import OUTBOX_FIRST_WAIT_SECONDS, InvalidBatch, check_batch, complete_batch
 from worker.celery import app, settings
-from worker.constants import WEBHOOK_MAX_RETRIES
 from worker.ledger import Ledger
 from worker.messaging.task import ParkingTask
-from worker.producer import producer_ledger, redis_clock
+from worker.outbox import Outbox, backoff_seconds
+from worker.producer import parking_lot, producer_ledger, redis_clock
+from worker.reconcile import Reconciler
 from worker.results import Waiting
-from worker.webhook import WebhookError, post_json
+from worker.webhook import UnsafeURL, WebhookError, post_json
 
 __all__ = [
     "InvalidBatch",
@@ -54,6 +62,16 @@ def header_task_id(batch_id: str, model_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{batch_id}:{model_id}"))
 
 
+def redo_task_id(batch_id: str, model_id: str, attempt: int) -> str:
+    """The task id of the ``attempt``-th plain re-dispatch of a lost model."""
+    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}:{model_id}:redo:{attempt}"))
+
+
+def webhook_task_id(batch_id: str) -> str:
+    """One delivery task per batch: sending it again re-parks the same job."""
+    return str(uuid.uuid5(_NAMESPACE, f"webhook:{batch_id}"))
+
+
 @app.task(name="warmup_batch", bind=True)
 def warmup_batch(self: ParkingTask, model_ids: list[str], callback_url: str | None = None) -> str:
     """Start warming ``model_ids``; return the batch id (also the id of its summary result)."""
@@ -65,7 +83,12 @@ def launch_batch(model_ids: object, callback_url: object, *, request_id: str) ->
 
     Raises ``InvalidBatch`` (nothing enqueued) for a bad request.
     """
-    ids = check_batch(model_ids, callback_url, max_batch=settings.max_batch)
+    ids = check_batch(
+        model_ids,
+        callback_url,
+        max_batch=settings.max_batch,
+        allow_private=settings.webhook_allow_private,
+    )
     url = callback_url if isinstance(callback_url, str) else None
     ledger = producer_ledger()
     batch_id = batch_id_for(request_id)
@@ -78,7 +101,7 @@ def launch_batch(model_ids: object, callback_url: object, *, request_id: str) ->
     ]
     chord(header)(batch_finished.signature((batch_id,), immutable=True, task_id=batch_id))
     batch_backstop.apply_async((batch_id,), countdown=settings.batch_grace_seconds)
-    ledger.mark_launched(batch_id)
+    ledger.mark_launched(batch_id, header_template=_template_of(ledger, batch_id, ids[0]))
     logger.info("batch %s started: %d models", batch_id, len(ids))
     return batch_id
 
@@ -92,35 +115,93 @@ def batch_finished(self: ParkingTask, batch_id: str) -> dict[str, Any]:
     return summary
 
 
+def _template_of(ledger: Ledger, batch_id: str, model_id: str) -> str:
+    """The template digest of the batch's parked header tasks ('' if not found)."""
+    raw = ledger.client.hget(c.JOBS_KEY, header_task_id(batch_id, model_id))
+    try:
+        return str(json.loads(raw)["t"]) if raw else ""
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
 @app.task(name="batch_backstop", bind=True, max_retries=None)
 def batch_backstop(self: ParkingTask, batch_id: str | None = None) -> dict[str, str]:
-    """Complete batches whose callback was lost; returns what it did per batch."""
+    """Reconcile and complete open batches, re-drive lost webhooks; what it did per batch."""
     ledger = producer_ledger()
-    ids = [batch_id] if batch_id is not None else ledger.open_batches()
+    if batch_id is not None:
+        one = _backstop_one(ledger, batch_id)
+        if one in ("waiting", "webhook pending"):
+            raise self.wait(Waiting(f"batch {one}"), settings.batch_grace_seconds)
+        return {batch_id: one}
+    return sweep(ledger)
+
+
+def sweep(ledger: Ledger) -> dict[str, str]:
+    """Every open batch once (a failure is logged and skipped), then the outbox."""
     done: dict[str, str] = {}
-    for one in ids:
-        done[one] = _backstop_one(ledger, one)
-    if batch_id is not None and done[batch_id] == "waiting":
-        raise self.wait(Waiting("batch not complete yet"), settings.batch_grace_seconds)
+    for one in ledger.open_batches():
+        try:
+            done[one] = _backstop_one(ledger, one)
+        except Exception as exc:
+            logger.exception("batch %s: the sweep could not look at it; skipped", one)
+            done[one] = f"error: {type(exc).__name__}"
+    for one in Outbox(ledger.client).due(now=redis_clock()(), again_in=OUTBOX_FIRST_WAIT_SECONDS):
+        _send_webhook(one)
+        done.setdefault(one, "webhook sent again")
     return done
+
+
+def _reconciler(ledger: Ledger) -> Reconciler:
+    return Reconciler(
+        ledger,
+        parking_lot(),
+        header_task_id=header_task_id,
+        redo_task_id=redo_task_id,
+        grace=min(c.RECONCILE_GRACE_SECONDS, settings.batch_grace_seconds),
+        deadline=settings.batch_deadline,
+    )
 
 
 def _backstop_one(ledger: Ledger, batch_id: str) -> str:
     meta = ledger.meta(batch_id)
-    if not meta:
+    if not meta or "created_at" not in meta:
+        ledger.forget_open(batch_id)  # its ledger expired or was lost: prune the open set
         return "missing"
     if meta.get("status") == "done":
-        return "done"
+        ledger.forget_open(batch_id)
+        return _webhook_backstop(ledger, batch_id)
+    now = redis_clock()()
+    reconciled = _reconciler(ledger).run(batch_id, now=now)
+    meta = ledger.meta(batch_id)
     last_final = float(meta.get("last_final_at") or meta["created_at"])
-    if redis_clock()() - last_final < settings.batch_grace_seconds:
+    if not reconciled.chord_broken and now - last_final < settings.batch_grace_seconds:
         return "waiting"
     summary = _complete(ledger, batch_id, claimant=f"backstop:{uuid.uuid4().hex}")
     if summary is None:
         return "waiting"
-    # The chord's callback never ran: store the summary as its result ourselves.
+    # The chord's callback never ran (or cannot): store the summary as its result ourselves.
     app.backend.store_result(batch_id, summary, "SUCCESS")
-    logger.warning("batch %s completed by the backstop: its chord callback was lost", batch_id)
+    why = "its chord was broken" if reconciled.chord_broken else "its chord callback was lost"
+    logger.warning("batch %s completed by the backstop: %s", batch_id, why)
     return "completed"
+
+
+def _webhook_backstop(ledger: Ledger, batch_id: str) -> str:
+    """A done batch: wait while its webhook is pending, sending it again if it is due."""
+    outbox = Outbox(ledger.client)
+    if not outbox.pending(batch_id):
+        return "done"
+    score = ledger.client.zscore(c.OUTBOX_KEY, batch_id)
+    if score is not None and score <= redis_clock()():
+        ledger.client.zadd(
+            c.OUTBOX_KEY, {batch_id: redis_clock()() + OUTBOX_FIRST_WAIT_SECONDS}, xx=True
+        )
+        _send_webhook(batch_id)
+    return "webhook pending"
+
+
+def _send_webhook(batch_id: str) -> None:
+    post_batch_webhook.apply_async((batch_id,), task_id=webhook_task_id(batch_id))
 
 
 def _complete(ledger: Ledger, batch_id: str, *, claimant: str) -> dict[str, Any] | None:
@@ -136,7 +217,7 @@ def _complete(ledger: Ledger, batch_id: str, *, claimant: str) -> dict[str, Any]
             len(summary["failed"]),
         )
         if ledger.meta(batch_id).get("callback_url"):
-            post_batch_webhook.delay(batch_id)
+            _send_webhook(batch_id)
     return summary
 
 
@@ -144,21 +225,57 @@ def _poll_seconds() -> float:
     return min(5.0, max(0.5, settings.warm_seconds / 10))
 
 
-@app.task(name="post_batch_webhook", bind=True, max_retries=WEBHOOK_MAX_RETRIES)
+@app.task(name="post_batch_webhook", bind=True, max_retries=None)
 def post_batch_webhook(self: ParkingTask, batch_id: str) -> str:
-    """POST the batch summary to its ``callback_url``; retried, never fails the batch."""
+    """Deliver the batch's webhook (its outbox record); retried, never fails the batch."""
     ledger = producer_ledger()
+    outbox = Outbox(ledger.client)
     url = ledger.meta(batch_id).get("callback_url")
     summary = ledger.summary(batch_id)
-    if not url or summary is None:
+    if not url or summary is None or not outbox.pending(batch_id):
         return "nothing to send"
+    token = outbox.lock(batch_id)
+    if token is None:
+        raise self.wait(Waiting("another delivery of this webhook is under way"), 5.0)
     try:
-        status = post_json(url, summary)
+        return _deliver(self, outbox, batch_id, url, summary)
+    finally:
+        outbox.unlock(batch_id, token)
+
+
+def _deliver(
+    task: ParkingTask, outbox: Outbox, batch_id: str, url: str, summary: dict[str, Any]
+) -> str:
+    now = redis_clock()()
+    secret = settings.webhook_secret.reveal() if settings.webhook_secret is not None else None
+    try:
+        status = post_json(
+            url,
+            summary,
+            idempotency_key=batch_id,
+            secret=secret,
+            timestamp=int(now),
+            allow_private=settings.webhook_allow_private,
+        )
+    except UnsafeURL as exc:
+        outbox.close(batch_id, f"failed: refused: {exc}")
+        logger.warning("webhook for batch %s refused: %s", batch_id, exc)
+        return f"failed: refused: {exc}"
     except WebhookError as exc:
-        if self.request.retries >= WEBHOOK_MAX_RETRIES:
-            ledger.set_webhook_status(batch_id, f"failed: {exc}")
+        attempts = int(ledger_attempts(outbox, batch_id)) + 1
+        delay = backoff_seconds(attempts)
+        started = float(summary.get("completed_at") or now)
+        if now + delay - started > settings.webhook_retry_seconds:
+            outbox.close(batch_id, f"failed: {exc} (after {attempts} attempts)")
             logger.warning("webhook for batch %s failed for good: %s", batch_id, exc)
             return f"failed: {exc}"
-        raise self.wait(exc, 2**self.request.retries) from None
-    ledger.set_webhook_status(batch_id, f"delivered: HTTP {status}")
+        retry_at = now + delay + OUTBOX_FIRST_WAIT_SECONDS
+        outbox.attempt_failed(batch_id, retry_at=retry_at, reason=str(exc))
+        raise task.wait(exc, delay) from None
+    outbox.close(batch_id, f"delivered: HTTP {status}")
     return f"delivered: HTTP {status}"
+
+
+def ledger_attempts(outbox: Outbox, batch_id: str) -> int:
+    raw = outbox.redis.hget(c.batch_key(batch_id), "webhook_attempts")
+    return int(raw or 0)

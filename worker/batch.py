@@ -9,41 +9,59 @@ summary, so the summary is written once and the webhook is sent once.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from worker.ledger import Ledger
 from worker.validation import InvalidModelIds, validate_model_ids
+from worker.webhook import UnsafeURL, check_url
 
 __all__ = ["CLAIM_SECONDS", "InvalidBatch", "check_batch", "complete_batch"]
 
 # How long a claimant has to write the summary before another may take over.
 CLAIM_SECONDS = 60.0
-MAX_URL_LENGTH = 2048
+# How long after a completion the sweep waits for the webhook's own task before it
+# sends it again (a crash between the completion and the task's first park).
+OUTBOX_FIRST_WAIT_SECONDS = 30.0
 
 
 class InvalidBatch(ValueError):
     """A ``warmup_batch`` request that cannot be started; nothing was enqueued."""
 
 
-def check_batch(model_ids: object, callback_url: object, *, max_batch: int) -> list[str]:
-    """The batch's unique ids in order, or ``InvalidBatch`` saying what is wrong."""
+def check_batch(
+    model_ids: object,
+    callback_url: object,
+    *,
+    max_batch: int,
+    allow_private: bool | None = None,
+) -> list[str]:
+    """The batch's unique ids in order, or ``InvalidBatch`` saying what is wrong.
+
+    ``allow_private``: whether a callback URL may name a loopback/private address
+    (``None``: ``RELOAD_WEBHOOK_ALLOW_PRIVATE`` from the environment).
+    """
     try:
         ids = validate_model_ids(model_ids, max_count=max_batch)
     except InvalidModelIds as exc:
         raise InvalidBatch(str(exc)) from None
     if callback_url is not None:
-        check_callback_url(callback_url)
+        check_callback_url(callback_url, allow_private=allow_private)
     return ids
 
 
-def check_callback_url(value: object) -> str:
-    if not isinstance(value, str):
-        raise InvalidBatch(f"callback_url: expected a string, got {type(value).__name__}")
-    parts = urlsplit(value)
-    if parts.scheme not in {"http", "https"} or not parts.netloc or len(value) > MAX_URL_LENGTH:
-        raise InvalidBatch(f"callback_url: expected an http(s) URL, got {value[:100]!r}")
-    return value
+def check_callback_url(value: object, *, allow_private: bool | None = None) -> str:
+    if allow_private is None:
+        allow_private = _allow_private_from_env()
+    try:
+        return check_url(value, allow_private=allow_private)
+    except UnsafeURL as exc:
+        raise InvalidBatch(f"callback_url: {exc}") from None
+
+
+def _allow_private_from_env() -> bool:
+    value = os.environ.get("RELOAD_WEBHOOK_ALLOW_PRIVATE", "").strip().lower()
+    return value in {"1", "true", "yes", "on"}
 
 
 def complete_batch(
@@ -51,7 +69,8 @@ def complete_batch(
 ) -> tuple[Literal["completed", "done", "busy", "not_final", "missing"], dict[str, Any] | None]:
     """Complete the batch if every model is final; return what happened and the summary.
 
-    ``completed``: this call wrote the summary (send the webhook now);
+    ``completed``: this call wrote the summary and, for a batch with a callback URL,
+    its outbox record (send the webhook's task now; the sweep sends it if it is lost);
     ``done``: it was already complete (the stored summary is returned);
     ``busy``: another claimant is completing it; ``not_final``: models are
     still working; ``missing``: no such batch.
@@ -62,6 +81,7 @@ def complete_batch(
     if claim != "claimed":
         return claim, None
     summary = ledger.build_summary(batch_id, completed_at=now)
-    if ledger.complete(batch_id, claimant, summary):
+    due = now + OUTBOX_FIRST_WAIT_SECONDS
+    if ledger.complete(batch_id, claimant, summary, webhook_due=due):
         return "completed", summary
     return "done", ledger.summary(batch_id)

@@ -30,8 +30,13 @@ MAX_MODEL_ID_LENGTH = 256
 RESULT_TTL_SECONDS = 7 * 24 * 3600
 # Seconds to wait for a free concurrency slot or a step lock before looking again.
 BUSY_RETRY_SECONDS = 0.25
-WEBHOOK_MAX_RETRIES = 5
 WEBHOOK_TIMEOUT_SECONDS = 10.0
+DEFAULT_WEBHOOK_RETRY_SECONDS = 3600.0
+# Webhook retries: full-jitter backoff from 1 s doubling, each wait at most 5 minutes.
+WEBHOOK_BACKOFF_BASE_SECONDS = 1.0
+WEBHOOK_BACKOFF_MAX_SECONDS = 300.0
+# A model with no task, flight or outcome for this long (Redis time) is dispatched again.
+RECONCILE_GRACE_SECONDS = 30.0
 
 
 def flight_key(model_id: str) -> str:
@@ -77,6 +82,10 @@ def batch_counts_key(batch_id: str) -> str:
 
 OPEN_BATCHES_KEY = f"{KEY_PREFIX}batches:open"
 """Sorted set: ids of batches not yet completed, scored by creation time."""
+
+OUTBOX_KEY = f"{KEY_PREFIX}outbox"
+"""Sorted set: batches whose webhook is not delivered yet, scored by when the sweep sends
+their delivery task again if it was lost (worker.outbox)."""
 
 DEADLETTER_KEY = f"{KEY_PREFIX}deadletter"
 """List, newest first: JSON records {at, reason, raw, queue} of broker messages no worker

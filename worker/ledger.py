@@ -8,7 +8,13 @@ Keys (see ``worker.constants``):
   (JSON, once done), ``launched``, ``last_final_at``;
 - ``reload:batch:{id}:models`` hash: model id → JSON ``{state, reason, at, calls}``;
 - ``reload:batch:{id}:counts`` hash: state → how many models are in it;
-- ``reload:batches:open`` sorted set: open batch ids by creation time.
+- ``reload:batches:open`` sorted set: open batch ids by creation time;
+- ``reload:outbox`` sorted set: batches whose webhook is still to be delivered, scored
+  by when the sweep should send its delivery task again (see ``worker.outbox``).
+
+Creating a batch and completing it are each one Lua script: a process killed
+mid-way leaves either nothing or the whole step (keys with their TTL, the
+open-set entry, the outbox record).
 
 Model states: ``queued`` → ``waiting`` (for the limiter) → ``reloading`` →
 ``warm`` | ``failed``. A final state never changes again, so a late or
@@ -71,14 +77,39 @@ return 'claimed'
 """
 
 # KEYS[1] batch hash, KEYS[2] models hash, KEYS[3] counts hash, KEYS[4] open batches
-# ARGV[1] claimant, ARGV[2] summary JSON, ARGV[3] batch id, ARGV[4] ttl
+# ARGV[1] batch id, ARGV[2] now, ARGV[3] ttl, ARGV[4] created_at, ARGV[5] ids JSON,
+# ARGV[6] callback url ('' = none), ARGV[7] record JSON of a queued model, ARGV[8..] model ids
+# Returns 1 when created, 0 when the batch exists already (nothing is changed).
+CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = #ARGV - 7
+redis.call('HSET', KEYS[1], 'total', n, 'created_at', ARGV[4], 'callback_url', ARGV[6],
+           'ids', ARGV[5], 'status', 'open', 'launched', 0)
+for i = 8, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], ARGV[7]) end
+redis.call('HSET', KEYS[3], 'queued', n)
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+return 1
+"""
+
+# KEYS[1] batch hash, KEYS[2] models hash, KEYS[3] counts hash, KEYS[4] open batches,
+# KEYS[5] outbox
+# ARGV[1] claimant, ARGV[2] summary JSON, ARGV[3] batch id, ARGV[4] ttl,
+# ARGV[5] when the outbox's delivery is due (the sweep sends it again if it is not done)
 # Returns 1 when this claimant completed the batch, 0 when it had lost its claim.
+# A batch with a callback URL gets its outbox record in the same step: a crash right
+# after the completion still leaves the webhook to deliver.
 COMPLETE = """
 if redis.call('HGET', KEYS[1], 'status') ~= 'completing'
    or redis.call('HGET', KEYS[1], 'claim') ~= ARGV[1] then
   return 0
 end
 redis.call('HSET', KEYS[1], 'status', 'done', 'summary', ARGV[2])
+local url = redis.call('HGET', KEYS[1], 'callback_url')
+if url and url ~= '' then
+  redis.call('HSET', KEYS[1], 'webhook', 'pending', 'webhook_attempts', 0)
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[3])
+end
 redis.call('ZREM', KEYS[4], ARGV[3])
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
 return 1
@@ -93,6 +124,7 @@ class Ledger:
         self._set_state = client.register_script(SET_STATE)
         self._claim = client.register_script(CLAIM)
         self._complete = client.register_script(COMPLETE)
+        self._create = client.register_script(CREATE)
 
     @property
     def client(self) -> redis.Redis:
@@ -102,34 +134,33 @@ class Ledger:
     def create(
         self, batch_id: str, model_ids: Sequence[str], *, now: float, callback_url: str | None
     ) -> bool:
-        """Write a new batch with every model queued; False if it already exists."""
-        meta: dict[Any, str | int] = {
-            "total": len(model_ids),
-            "created_at": repr(now),
-            "callback_url": callback_url or "",
-            "ids": json.dumps(list(model_ids)),
-            "status": "open",
-            "launched": 0,
-        }
-        if not self._redis.hsetnx(c.batch_key(batch_id), "status", "open"):
-            return False
+        """Write a new batch with every model queued, in one step; False if it exists."""
         record = json.dumps({"state": "queued", "reason": None, "at": now, "calls": 0})
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.hset(c.batch_key(batch_id), mapping=meta)
-        pipe.hset(c.batch_models_key(batch_id), mapping=dict.fromkeys(model_ids, record))
-        pipe.hset(c.batch_counts_key(batch_id), mapping={"queued": len(model_ids)})
-        for key in (
+        keys = [
             c.batch_key(batch_id),
             c.batch_models_key(batch_id),
             c.batch_counts_key(batch_id),
-        ):
-            pipe.expire(key, c.RESULT_TTL_SECONDS)
-        pipe.zadd(c.OPEN_BATCHES_KEY, {batch_id: now})
-        pipe.execute()
-        return True
+            c.OPEN_BATCHES_KEY,
+        ]
+        args: list[str | int] = [
+            batch_id,
+            repr(now),
+            c.RESULT_TTL_SECONDS,
+            repr(now),
+            json.dumps(list(model_ids)),
+            callback_url or "",
+            record,
+            *model_ids,
+        ]
+        return bool(self._create(keys=keys, args=args))
 
-    def mark_launched(self, batch_id: str) -> None:
-        self._redis.hset(c.batch_key(batch_id), "launched", 1)
+    def mark_launched(self, batch_id: str, *, header_template: str = "") -> None:
+        """The batch's chord was started; ``header_template`` is the digest of its header
+        tasks' shared options (so a lost header task can be parked again in its chord)."""
+        fields: dict[Any, str | int] = {"launched": 1}
+        if header_template:
+            fields["header_tpl"] = header_template
+        self._redis.hset(c.batch_key(batch_id), mapping=fields)
 
     def set_state(
         self,
@@ -173,15 +204,35 @@ class Ledger:
             raise RuntimeError(f"unexpected claim answer {result!r}")
         return result  # type: ignore[return-value]
 
-    def complete(self, batch_id: str, claimant: str, summary: dict[str, Any]) -> bool:
+    def complete(
+        self,
+        batch_id: str,
+        claimant: str,
+        summary: dict[str, Any],
+        *,
+        webhook_due: float = 0.0,
+    ) -> bool:
+        """Mark the batch done with ``summary``; a batch with a callback URL gets its
+        outbox record (due at ``webhook_due``) in the same step."""
         keys = [
             c.batch_key(batch_id),
             c.batch_models_key(batch_id),
             c.batch_counts_key(batch_id),
             c.OPEN_BATCHES_KEY,
+            c.OUTBOX_KEY,
         ]
-        args: list[str | int] = [claimant, json.dumps(summary), batch_id, c.RESULT_TTL_SECONDS]
+        args: list[str | int] = [
+            claimant,
+            json.dumps(summary),
+            batch_id,
+            c.RESULT_TTL_SECONDS,
+            repr(webhook_due),
+        ]
         return bool(self._complete(keys=keys, args=args))
+
+    def forget_open(self, batch_id: str) -> None:
+        """Drop ``batch_id`` from the open set (its ledger is gone)."""
+        self._redis.zrem(c.OPEN_BATCHES_KEY, batch_id)
 
     def summary(self, batch_id: str) -> dict[str, Any] | None:
         raw = self._redis.hget(c.batch_key(batch_id), "summary")

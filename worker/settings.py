@@ -116,6 +116,17 @@ class Settings:
     keep_warm: tuple[str, ...] = ()
     keep_warm_every: float = c.DEFAULT_KEEP_WARM_EVERY
     message_hints: tuple[tuple[Kind, str], ...] = ()
+    batch_deadline_seconds: float | None = None  # None: deadline_seconds + batch_grace_seconds
+    webhook_retry_seconds: float = c.DEFAULT_WEBHOOK_RETRY_SECONDS
+    webhook_secret: Secret | None = None  # Secret masks itself in every repr
+    webhook_allow_private: bool = False
+
+    @property
+    def batch_deadline(self) -> float:
+        """How long a batch may run before what is left is failed (seconds)."""
+        if self.batch_deadline_seconds is not None:
+            return self.batch_deadline_seconds
+        return self.deadline_seconds + self.batch_grace_seconds
 
     @property
     def call_seconds(self) -> float:
@@ -174,6 +185,14 @@ class Settings:
                 "RELOAD_KEEP_WARM_EVERY", _duration, str(c.DEFAULT_KEEP_WARM_EVERY)
             ),
             message_hints=read("RELOAD_MESSAGE_HINTS", _hints, ""),
+            batch_deadline_seconds=read("RELOAD_BATCH_DEADLINE_SECONDS", _optional_seconds, ""),
+            webhook_retry_seconds=read(
+                "RELOAD_WEBHOOK_RETRY_SECONDS",
+                _positive_seconds,
+                str(c.DEFAULT_WEBHOOK_RETRY_SECONDS),
+            ),
+            webhook_secret=read("RELOAD_WEBHOOK_SECRET", _secret, ""),
+            webhook_allow_private=read("RELOAD_WEBHOOK_ALLOW_PRIVATE", _boolean, "false"),
         )
         if settings.deadline_seconds <= settings.warm_seconds:
             raise ConfigError(
@@ -251,6 +270,16 @@ def _positive_seconds(value: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise ValueError(value)
     return number
+
+
+@_expects("a number of seconds greater than 0, or empty for the default")
+def _optional_seconds(value: str) -> float | None:
+    return None if value == "" else _positive_seconds(value)
+
+
+@_expects("a non-empty string")
+def _secret(value: str) -> Secret | None:
+    return Secret(value) if value else None
 
 
 @_expects("a number of seconds of at least 0")

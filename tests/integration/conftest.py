@@ -74,6 +74,7 @@ def worker_env(redis_url: str, sim_url: str, **overrides: str) -> dict[str, str]
         "RELOAD_READ_TIMEOUT": "3",
         "RELOAD_CONNECT_TIMEOUT": "1",
         "RELOAD_BATCH_GRACE_SECONDS": "3",
+        "RELOAD_WEBHOOK_ALLOW_PRIVATE": "true",  # the webhook receiver is on 127.0.0.1
         "PYTHONUNBUFFERED": "1",
     }
     env.update(overrides)

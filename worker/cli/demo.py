@@ -129,6 +129,7 @@ def _environment(
             "RELOAD_CONNECT_TIMEOUT": "2",
             "RELOAD_READ_TIMEOUT": "5",
             "RELOAD_BATCH_GRACE_SECONDS": "5",
+            "RELOAD_WEBHOOK_ALLOW_PRIVATE": "true",  # a callback on this machine is allowed
             "PYTHONUNBUFFERED": "1",
         }
     )

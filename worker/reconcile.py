@@ -1,0 +1,184 @@
+"""The reconciler: an open batch never hangs on work that was lost.
+
+Run by every ``batch_backstop`` (the per-batch one, parked by the batch's own
+launch, and the periodic sweep from beat), it looks at one open batch:
+
+- **lost models**: a model that is not final, whose task has no job in
+  ``reload:jobs`` (so it is neither parked, being sent, in the broker, nor held
+  by a worker: see ``worker.messaging``), and whose record has not changed for
+  ``grace`` seconds (Redis time), was lost: a lost Redis write, a message that
+  left every place a job can be, a bug. It is dispatched again: its header task
+  is parked again with its chord membership when the batch's chord template is
+  still known and the task never returned; otherwise a plain
+  ``reload_model(model_id, batch_id)`` with a new task id is sent, and the batch
+  is marked ``chord_broken`` so the backstop completes it without waiting for a
+  chord callback that cannot come. A re-sent task attaches to its model's flight
+  (if one is in progress) or finds its fresh outcome, so nothing is called twice.
+- **the batch deadline**: past ``created_at + deadline``, every model still not
+  final is failed "batch deadline exceeded" and the batch is ``chord_broken``
+  (the backstop then completes it: summary once, webhook once).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from worker import constants as c
+from worker.ledger import FINAL_STATES, Ledger
+from worker.messaging.parking import Job, ParkingLot
+
+__all__ = ["DEADLINE_REASON", "Reconciled", "Reconciler"]
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_REASON = "batch deadline exceeded"
+TaskId = Callable[[str, str], str]
+
+
+@dataclass
+class Reconciled:
+    """What one look at a batch did."""
+
+    redispatched: list[str] = field(default_factory=list)  # model ids sent again
+    deadline_failed: list[str] = field(default_factory=list)  # failed by the deadline
+    chord_broken: bool = False  # the batch completes through the backstop, not its chord
+
+
+class Reconciler:
+    """Finds and re-dispatches a batch's lost models; applies the batch deadline.
+
+    Parameters
+    ----------
+    ledger, lot:
+        The batch ledger and the parking lot (jobs, templates), on the same Redis.
+    header_task_id:
+        ``(batch_id, model_id) -> task id`` of the batch's chord header tasks.
+    redo_task_id:
+        ``(batch_id, model_id, attempt) -> task id`` of a plain re-dispatch.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        lot: ParkingLot,
+        *,
+        header_task_id: TaskId,
+        redo_task_id: Callable[[str, str, int], str],
+        grace: float,
+        deadline: float,
+    ) -> None:
+        self.ledger = ledger
+        self.lot = lot
+        self.redis = ledger.client
+        self.header_task_id = header_task_id
+        self.redo_task_id = redo_task_id
+        self.grace = grace
+        self.deadline = deadline
+
+    def run(self, batch_id: str, *, now: float) -> Reconciled:
+        """Look at one open batch (``KeyError``/``ValueError`` if its ledger is corrupt)."""
+        done = Reconciled()
+        meta = self.ledger.meta(batch_id)
+        if meta.get("status") != "open":
+            return done
+        created_at = float(meta["created_at"])
+        models = self.ledger.models(batch_id)
+        ids: list[str] = json.loads(meta["ids"])
+        open_ids = [m for m in ids if models[m]["state"] not in FINAL_STATES]
+        if not open_ids:
+            done.chord_broken = meta.get("chord_broken") == "1"
+            return done
+        if now >= created_at + self.deadline:
+            for model_id in open_ids:
+                if self.ledger.set_state(
+                    batch_id, model_id, "failed", now=now, reason=DEADLINE_REASON
+                ):
+                    done.deadline_failed.append(model_id)
+            self._break_chord(batch_id)
+            done.chord_broken = True
+            if done.deadline_failed:
+                logger.warning(
+                    "batch %s: deadline exceeded; failed %d models still working",
+                    batch_id,
+                    len(done.deadline_failed),
+                )
+            return done
+        lost = self.lost(batch_id, meta, models, open_ids, now=now)
+        for model_id in lost:
+            self._redispatch(batch_id, model_id, ids.index(model_id), meta, now=now)
+            done.redispatched.append(model_id)
+        if lost:
+            logger.warning(
+                "batch %s: %d models had no task, flight or outcome for %.0f s; "
+                "dispatched again: %s",
+                batch_id,
+                len(lost),
+                self.grace,
+                ", ".join(lost[:10]),
+            )
+        done.chord_broken = self.ledger.meta(batch_id).get("chord_broken") == "1"
+        return done
+
+    def lost(
+        self,
+        batch_id: str,
+        meta: dict[str, str],
+        models: dict[str, dict[str, Any]],
+        open_ids: list[str],
+        *,
+        now: float,
+    ) -> list[str]:
+        """The open models with no job for their task, quiet for longer than the grace."""
+        quiet = []
+        for model_id in open_ids:
+            last = max(float(models[model_id]["at"]), float(meta.get(f"redo_at:{model_id}", 0)))
+            if now - last >= self.grace:
+                quiet.append(model_id)
+        if not quiet:
+            return []
+        tasks = [self.task_of(batch_id, meta, m) for m in quiet]
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in tasks:
+            pipe.hexists(c.JOBS_KEY, task_id)
+        has_job = pipe.execute()
+        return [m for m, alive in zip(quiet, has_job, strict=True) if not alive]
+
+    def task_of(self, batch_id: str, meta: dict[str, str], model_id: str) -> str:
+        """The id of the task that works on ``model_id`` for the batch now."""
+        return meta.get(f"task:{model_id}") or self.header_task_id(batch_id, model_id)
+
+    def _redispatch(
+        self, batch_id: str, model_id: str, index: int, meta: dict[str, str], *, now: float
+    ) -> None:
+        header = self.header_task_id(batch_id, model_id)
+        template = self.lot.template(meta["header_tpl"]) if meta.get("header_tpl") else None
+        returned = self.redis.exists(c.done_key(header)) == 1
+        batch_key = c.batch_key(batch_id)
+        if template is not None and not returned and not meta.get(f"task:{model_id}"):
+            options = {**template["options"], "task_id": header, "group_index": index}
+            self.lot.park(Job(template["name"], [model_id, batch_id], {}, options), 0.0)
+            self.redis.hset(batch_key, f"redo_at:{model_id}", repr(now))
+            return
+        attempt = int(self.redis.hincrby(batch_key, "redispatches", 1))
+        task_id = self.redo_task_id(batch_id, model_id, attempt)
+        options = {"task_id": task_id, "queue": template_queue(template)}
+        self.lot.park(Job("reload_model", [model_id, batch_id], {}, options), 0.0)
+        self.redis.hset(
+            batch_key, mapping={f"task:{model_id}": task_id, f"redo_at:{model_id}": repr(now)}
+        )
+        self._break_chord(batch_id)
+
+    def _break_chord(self, batch_id: str) -> None:
+        self.redis.hset(c.batch_key(batch_id), "chord_broken", 1)
+
+
+def template_queue(template: dict[str, Any] | None) -> str:
+    from worker.client import QUEUE
+
+    if template is not None and template["options"].get("queue"):
+        return str(template["options"]["queue"])
+    return QUEUE
