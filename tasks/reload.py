@@ -18,7 +18,7 @@ from worker.messaging.task import INFRASTRUCTURE_ERRORS, ParkingTask
 from worker.reload import Final
 from worker.results import Waiting
 from worker.runtime import runtime
-from worker.validation import check_model_id
+from worker.validation import check_model_id, check_priority
 
 __all__ = ["reload_model"]
 
@@ -26,16 +26,21 @@ logger = logging.getLogger(__name__)
 
 
 @app.task(name="reload_model", bind=True, max_retries=None)
-def reload_model(self: ParkingTask, model_id: str, batch_id: str | None = None) -> dict[str, Any]:
+def reload_model(
+    self: ParkingTask, model_id: str, batch_id: str | None = None, priority: str = "normal"
+) -> dict[str, Any]:
     """Warm ``model_id``; return ``{model_id, state, reason, upstream_calls, ...}`` once final.
 
-    Bad arguments fail the task at once (``InvalidModelIds``), before any call.
+    ``priority="high"`` overtakes normal work in the queue (its waits are parked in the
+    high lane) and in the limiter. Bad arguments fail the task at once
+    (``InvalidModelIds``), before any call.
     """
     model_id = check_model_id(model_id)
     if batch_id is not None:
         batch_id = check_model_id(batch_id, where="batch_id")
+    priority = check_priority(priority)
     try:
-        outcome = _advance(self, model_id, batch_id)
+        outcome = _advance(self, model_id, batch_id, priority)
     except (Retry, Ignore, Reject, *INFRASTRUCTURE_ERRORS):
         raise
     except Exception as exc:
@@ -53,13 +58,15 @@ def reload_model(self: ParkingTask, model_id: str, batch_id: str | None = None) 
         "upstream_calls": outcome.upstream_calls,
         "batch_id": batch_id,
         "finished_at": outcome.finished_at,
+        "priority": priority,
     }
 
 
-def _advance(task: ParkingTask, model_id: str, batch_id: str | None) -> Outcome:
+def _advance(task: ParkingTask, model_id: str, batch_id: str | None, priority: str) -> Outcome:
     """Take one step; return the final outcome, or raise the ``Retry`` of a parked wait."""
     rt = runtime()
-    step = rt.reloader.advance(model_id, task.request.id or f"adhoc:{model_id}")
+    task_id = task.request.id or f"adhoc:{model_id}"
+    step = rt.reloader.advance(model_id, task_id, priority=priority)
     if isinstance(step, Final):
         if batch_id is not None:
             _record(batch_id, step.outcome)

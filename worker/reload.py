@@ -109,7 +109,9 @@ class Reloader:
         self.breaker = breaker
         self.on_key_stopped = on_key_stopped
 
-    def advance(self, model_id: str, task_id: str) -> Final | Later:
+    def advance(self, model_id: str, task_id: str, *, priority: str = "normal") -> Final | Later:
+        """Take the flight's next step if it is due; ``priority="high"`` goes first in the
+        limiter (the account's limits still hold)."""
         now = self.clock()
         attachment = self.flights.attach(
             model_id,
@@ -133,7 +135,7 @@ class Reloader:
         if not self.flights.lock(model_id, task_id):
             return Later(BUSY_RETRY_SECONDS, "another task is advancing this model", _stage(flight))
         try:
-            return self._step(model_id, flight_id, task_id, attachment.how)
+            return self._step(model_id, flight_id, task_id, attachment.how, priority)
         finally:
             self.flights.unlock(model_id, task_id)
 
@@ -146,7 +148,9 @@ class Reloader:
     def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
         return Later(seconds, reason, _stage(flight), due=seconds)
 
-    def _step(self, model_id: str, flight_id: str, task_id: str, how: str) -> Final | Later:
+    def _step(
+        self, model_id: str, flight_id: str, task_id: str, how: str, priority: str
+    ) -> Final | Later:
         flight = self.flights.read(model_id, flight_id)
         if flight is None:  # finished by another task between our read and our lock
             outcome = self.flights.outcome(flight_id)
@@ -171,7 +175,7 @@ class Reloader:
                 return self._schedule(flight, model_id, now, delay, reason)
 
         held = flight.get("lease") or None if self.settings.loading_holds_slot else None
-        decision = self.limiter.acquire(hold=held)
+        decision = self.limiter.acquire(hold=held, priority=priority, caller=task_id)
         if isinstance(decision, Wait):
             delay = backoff.limiter_delay(decision.seconds, self.rng)
             return self._schedule(flight, model_id, now, delay, f"limiter: {decision.reason}")

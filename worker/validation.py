@@ -73,3 +73,13 @@ def validate_model_ids(value: object, *, max_count: int) -> list[str]:
         check_model_id(item, where=f"model_ids[{index}]") for index, item in enumerate(value)
     )
     return list(unique)
+
+
+PRIORITIES = ("normal", "high")
+
+
+def check_priority(value: object) -> str:
+    """``"normal"`` or ``"high"``; ``InvalidModelIds`` (a ``ValueError``) otherwise."""
+    if value not in PRIORITIES:
+        raise InvalidModelIds(f"priority: expected 'normal' or 'high', got {value!r:.60}")
+    return str(value)

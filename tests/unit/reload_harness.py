@@ -126,7 +126,9 @@ class StubLimiter:
         self.grows = 0  # answers without a 429 (Limiter.grow)
         self.streak_429 = 0
 
-    def acquire(self, *, hold: str | None = None) -> Go | Wait:
+    def acquire(
+        self, *, hold: str | None = None, priority: str = "normal", caller: str = ""
+    ) -> Go | Wait:
         left = self.paused_until - self.clock()
         if left > 0:
             return Wait(seconds=left, reason="paused")
@@ -234,9 +236,11 @@ class Rig:
         )
         return self.reloader
 
-    def advance(self, model_id: str, task_id: str = "task-1") -> Final | Later:
+    def advance(
+        self, model_id: str, task_id: str = "task-1", *, priority: str = "normal"
+    ) -> Final | Later:
         assert self.reloader is not None, "call rig.build() first"
-        return self.reloader.advance(model_id, task_id)
+        return self.reloader.advance(model_id, task_id, priority=priority)
 
     def run(
         self, model_id: str, task_id: str = "task-1", *, max_steps: int = 200

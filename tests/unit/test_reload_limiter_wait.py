@@ -83,7 +83,7 @@ class RefusingLimiter:
         self.wait = wait
         self.asked = 0
 
-    def acquire(self, *, hold: str | None = None) -> Go | Wait:
+    def acquire(self, *, hold: str | None = None, **_: str) -> Go | Wait:
         self.asked += 1
         return self.wait
 

@@ -74,7 +74,7 @@ class Wait:
     """Not now: try again after ``seconds`` (> 0)."""
 
     seconds: float
-    reason: str  # "paused" | "rate" | "in_flight"
+    reason: str  # "paused" | "rate" | "in_flight" | "priority"
 
 
 def _text(value: Any) -> str:
@@ -134,6 +134,8 @@ class Limiter:
         self.cap_key = f"{base}:cap"
         self.cap_ok_key = f"{base}:cap:ok"
         self.rate_limited_key = f"{base}:429s"
+        self.high_key = f"{base}:high"
+        self.high_turns_key = f"{base}:hturns"
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -150,12 +152,16 @@ class Limiter:
         """The sliding window the rate is enforced over: ``rate_period + skew``."""
         return self.rate_period + self.skew
 
-    def acquire(self, *, hold: str | None = None) -> Go | Wait:
+    def acquire(
+        self, *, hold: str | None = None, priority: str = "normal", caller: str = ""
+    ) -> Go | Wait:
         """Take a rate slot and a concurrency lease, or say how long to wait.
 
         ``hold``: a lease the caller already holds (a loading model that keeps its
         slot until warm). While it is live, only the rate applies and the same
         lease comes back, extended; once it has expired, this is a plain acquire.
+        ``priority="high"`` with a ``caller`` id: while that caller waits for its turn,
+        no normal caller takes the grant it waits for (reason ``"priority"``).
         """
         lease = f"{self.owner}|{uuid.uuid4().hex}" if self.owner else uuid.uuid4().hex
         reply = cast(
@@ -168,6 +174,8 @@ class Limiter:
                     self.turns_key,
                     self.workers_key or self.calls_key,
                     self.cap_key,
+                    self.high_key,
+                    self.high_turns_key,
                 ],
                 args=[
                     self.rate_count,
@@ -178,6 +186,8 @@ class Limiter:
                     repr(IN_FLIGHT_RETRY_SECONDS),
                     hold or "",
                     repr(self.dead_after),
+                    priority,
+                    caller,
                 ],
             ),
         )

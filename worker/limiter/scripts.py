@@ -19,6 +19,9 @@ The four keys of one scope (``{prefix}limiter:{scope}:...``):
 ``turns``
     string, the next turn handed to a waiting caller (see ACQUIRE); PEXPIRE =
     that turn.
+``high`` and ``hturns``
+    the high-priority waiters (zset: caller -> turn) and their next turn (see
+    ACQUIRE); PEXPIRE = the last turn + 2 s.
 ``cap`` and ``cap:ok``
     strings, the in-flight cap lowered by 429s and the successes counted since
     (see SHRINK and GROW); PEXPIRE = CAP_MEMORY.
@@ -75,6 +78,10 @@ end
 #   KEYS[6] cap (GET) the in-flight cap as lowered by 429s (SHRINK), if it is
 #   ARGV[8] dead after, seconds: a lease "<worker id>|<id>" whose worker's heartbeat is
 #           older than this is dropped when the cap is reached (0: never)
+#   KEYS[7] high  (ZSET) waiting high-priority callers -> their turn
+#   KEYS[8] hturns (GET, SET PX) the next free turn for a high-priority waiter
+#   ARGV[9] 'high' or 'normal', ARGV[10] the caller's id (a task id; '' for none)
+# A normal caller is told to wait ('priority') while a high one is due within a pace.
 # Returns {1, now, lease, grant} when granted (lease = the held one if it was live,
 # else ARGV[5]; grant = ARGV[5], the grant's member in the calls set), else
 # {0, seconds, reason} with the longest wait among the blocking conditions
@@ -142,22 +149,45 @@ if used >= rate_count then
     end
 end
 
+-- Priority: a high caller waiting for its turn gets the grant before any normal caller.
+-- KEYS[7] holds the waiting high callers and their turns; one that has not come back
+-- within HIGH_GRACE of its turn is forgotten (it went elsewhere, or died).
+local high = ARGV[9] == 'high'
+local rate_pace = window / rate_count
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', fmt(now - 2.0))
+if not high and wait == 0 then
+    local first = redis.call('ZRANGE', KEYS[7], 0, 0, 'WITHSCORES')
+    if first[2] and tonumber(first[2]) <= now + rate_pace then
+        wait, reason = math.max(tonumber(first[2]) - now, 0) + rate_pace, 'priority'
+    end
+end
+
 if wait > 0 then
     if reason == 'rate' or reason == 'in_flight' then
         -- Give each waiter its own turn instead of telling all of them the same moment:
         -- turns are spaced by the rate's pace (or a share of the in-flight retry), so a
         -- crowd of waiting tasks comes back one at a time instead of as a herd that
-        -- would all be turned away again.
-        local pace = window / rate_count
+        -- would all be turned away again. High callers have turns of their own (KEYS[8]),
+        -- ahead of the normal ones.
+        local pace = rate_pace
         if reason == 'in_flight' then
             pace = in_flight_retry / max_in_flight
         end
-        local turn = math.max(now + wait, tonumber(redis.call('GET', KEYS[4]) or '0'))
+        local turns = KEYS[4]
+        if high then turns = KEYS[8] end
+        local turn = math.max(now + wait, tonumber(redis.call('GET', turns) or '0'))
         local after = turn + pace
-        redis.call('SET', KEYS[4], fmt(after), 'PX', math.ceil((after - now) * 1000) + 1)
+        redis.call('SET', turns, fmt(after), 'PX', math.ceil((after - now) * 1000) + 1)
         wait = turn - now
     end
+    if high and ARGV[10] ~= '' then
+        redis.call('ZADD', KEYS[7], fmt(now + wait), ARGV[10])
+        pexpire_at_least(KEYS[7], wait + 2.0)
+    end
     return {0, fmt(math.max(wait, 0.000001)), reason}
+end
+if high and ARGV[10] ~= '' then
+    redis.call('ZREM', KEYS[7], ARGV[10])
 end
 
 redis.call('ZADD', KEYS[1], fmt(now), lease)
