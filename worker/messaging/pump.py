@@ -86,6 +86,7 @@ class Pump:
         self._not_in_hand: set[str] = set()
         # Since when this pump has beaten without a Redis failure (-inf: from the start).
         self._beating_since: float | None = float("-inf")
+        self._last_beat = float("inf")  # monotonic time of the last heartbeat written
         self._failing = False
 
     def run_once(self) -> float:
@@ -135,12 +136,16 @@ class Pump:
         if now < self._next_beat:
             return
         self._fleet_slots = self.lot.heartbeat(self.slots)
-        self._next_beat = now + c.WORKER_HEARTBEAT_SECONDS
-        if self._beating_since is None:
-            self._beating_since = now
-        # After a Redis outage, take over only once we have beaten for a while again: then
-        # every heartbeat is old, and the live workers need a moment to beat again.
-        if now - self._beating_since >= self.lot.dead_after:
+        beaten = time.monotonic()
+        # A heartbeat that took long (the client rode out an outage) or came long after the
+        # last one (Redis was unreachable) means every other worker's is old too.
+        if self._beating_since is None or beaten - self._last_beat > self.lot.dead_after:
+            self._beating_since = beaten
+        self._last_beat = beaten
+        self._next_beat = beaten + c.WORKER_HEARTBEAT_SECONDS
+        # After a Redis outage, take over only once we have beaten for a while again: the
+        # live workers need a moment to beat again.
+        if beaten - self._beating_since >= self.lot.dead_after:
             for gone in self.lot.take_over():
                 logger.warning(
                     "took over %d task(s) from worker %s (no heartbeat for %.1f s)",

@@ -160,3 +160,32 @@ def test_given_redis_unreachable_when_the_pump_runs_then_it_returns_a_pause_with
     finally:
         client.close()
     assert app.calls == []
+
+
+def test_given_a_heartbeat_that_rode_out_an_outage_then_no_live_worker_is_taken_over_at_once(
+    client: redis.Redis, lot: LotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two workers beating, then Redis unreachable for longer than dead_after while
+    # the client retried inside one heartbeat call (no RedisError reached the pump)...
+    monkeypatch.setattr(c, "WORKER_HEARTBEAT_SECONDS", 0.0)
+    mine, other = lot("mine", dead_after=0.3), lot("other", dead_after=0.3)
+    other.park(make_job("t1"), 0)
+    other.take_due(limit=1, unreceived=1)
+    other.hold("t1", lambda: None)
+    other.heartbeat()
+    pump = Pump(FakeApp(), mine, slots=1)
+    pump.run_once()
+    real = mine.heartbeat
+
+    def slow_heartbeat(slots: int = 0) -> int:
+        time.sleep(0.4)  # the outage, inside the client's retries
+        return real(slots)
+
+    monkeypatch.setattr(mine, "heartbeat", slow_heartbeat)
+
+    # ...when the pump beats again, then it does not take over the other (whose heartbeat
+    # is as old as the outage) before it has had time to beat again.
+    pump.run_once()
+
+    assert client.sismember(c.held_key("other"), "t1")
+    assert client.zscore(c.DUE_KEY, "t1") is None
