@@ -1,19 +1,28 @@
 """``keep_warm``: re-warm the configured models before the 7-day idle eviction.
 
-The beat schedule (``worker/celery.py``) sends this task every
-``RELOAD_KEEP_WARM_EVERY`` (default 6 days) when ``RELOAD_KEEP_WARM`` is set (a
-comma list of ids or a file with one id per line, checked at start). Each run
-starts an ordinary batch through ``launch_batch``, keyed on this task's id, so a
-redelivered run never starts a second batch, and logs the batch id.
+When ``RELOAD_KEEP_WARM`` is set (a comma list of ids or a file with one id per
+line, checked at start), beat sends this task once when it starts and then every
+minute (``worker.keepwarm.tick_seconds``). Each run asks Redis, in one atomic
+step on Redis's clock (``worker.keepwarm``), which models are due: those neither
+confirmed warm by any batch nor put in a keep-warm batch within the last
+``RELOAD_KEEP_WARM_EVERY`` (default 6 days). The due ones become an ordinary batch
+through ``launch_batch``, keyed on this task's id, so a redelivered run never
+starts a second batch; the log says how many were skipped. Because the times live
+in Redis, a restarted beat (or a second one) does not start the schedule again.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
+
+import redis
+from celery import signals
 
 from tasks.batch import launch_batch
 from worker.celery import app, settings
+from worker.keepwarm import KeepWarmStore
 from worker.messaging.task import ParkingTask
 
 __all__ = ["keep_warm"]
@@ -23,11 +32,35 @@ logger = logging.getLogger(__name__)
 
 @app.task(name="keep_warm", bind=True)
 def keep_warm(self: ParkingTask) -> str | None:
-    """Start a batch of ``RELOAD_KEEP_WARM``; return its batch id (``None`` if none set)."""
+    """Start a batch of the due models of ``RELOAD_KEEP_WARM``; its id, or ``None``."""
+    from worker.producer import redis_client
+
     ids = list(settings.keep_warm)
     if not ids:
         logger.info("keep-warm: RELOAD_KEEP_WARM is empty, nothing to warm")
         return None
-    batch_id = launch_batch(ids, None, request_id=self.request.id or uuid.uuid4().hex)
-    logger.info("keep-warm batch %s started for %d models", batch_id, len(ids))
+    run_id = self.request.id or uuid.uuid4().hex
+    chosen = KeepWarmStore(redis_client()).select(
+        ids, period=settings.keep_warm_every, run_id=run_id
+    )
+    skipped = (
+        f"skipped {chosen.skipped}: {chosen.warm} warm and {chosen.asked} already asked for "
+        f"within {settings.keep_warm_every:g}s"
+    )
+    if not chosen.due:
+        logger.info("keep-warm: nothing due of %d models (%s)", len(ids), skipped)
+        return None
+    batch_id = launch_batch(list(chosen.due), None, request_id=run_id)
+    logger.info("keep-warm batch %s started for %d models (%s)", batch_id, len(chosen.due), skipped)
     return batch_id
+
+
+@signals.beat_init.connect
+def _look_at_beat_start(sender: Any = None, **_: Any) -> None:
+    """The first look comes at once, not a tick after beat starts (what is due is Redis's)."""
+    if not settings.keep_warm:
+        return
+    try:
+        keep_warm.apply_async()
+    except redis.RedisError as exc:  # the next tick looks again
+        logger.warning("keep-warm: could not send the first look (%s); the next tick will", exc)

@@ -22,6 +22,7 @@ from celery import Celery, signals
 
 from worker.client import QUEUE
 from worker.constants import RESULT_TTL_SECONDS, VISIBILITY_TIMEOUT_SECONDS
+from worker.keepwarm import tick_seconds
 from worker.messaging.pump import PumpStep
 from worker.messaging.task import ParkingTask
 from worker.settings import ConfigError, Settings
@@ -91,9 +92,11 @@ def _beat_schedule(settings: Settings) -> dict[str, Any]:
         },
     }
     if settings.keep_warm:
+        # A look every minute (and one at beat's start, tasks.keep_warm): keep_warm itself
+        # decides in Redis which models are due, so a restarted or second beat changes nothing.
         schedule["keep-warm"] = {
             "task": "keep_warm",
-            "schedule": settings.keep_warm_every,
+            "schedule": tick_seconds(settings.keep_warm_every),
         }
     return schedule
 

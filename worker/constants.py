@@ -80,6 +80,18 @@ def batch_counts_key(batch_id: str) -> str:
     return f"{KEY_PREFIX}batch:{batch_id}:counts"
 
 
+WARMED_KEY = f"{KEY_PREFIX}warmed"
+"""Sorted set: model id -> Redis time its last flight ended warm (whichever batch asked)."""
+
+KEEP_WARM_ASKED_KEY = f"{KEY_PREFIX}keepwarm:asked"
+"""Sorted set: model id -> Redis time keep-warm last put it in a batch (worker.keepwarm)."""
+
+
+def keep_warm_run_key(task_id: str) -> str:
+    """String (JSON) with a TTL: what one keep_warm run chose (a redelivery finds it)."""
+    return f"{KEY_PREFIX}keepwarm:run:{task_id}"
+
+
 OPEN_BATCHES_KEY = f"{KEY_PREFIX}batches:open"
 """Sorted set: ids of batches not yet completed, scored by creation time."""
 

@@ -81,12 +81,17 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
 return {'created', ARGV[1]}
 """
 
-# KEYS[1] the model's flight hash, KEYS[2] outcome key, KEYS[3] fresh-warm memo, KEYS[4] step lock
-# ARGV[1] flight id, ARGV[2] outcome JSON, ARGV[3] outcome ttl (s), ARGV[4] fresh ttl (ms; 0: none)
+# KEYS[1] the model's flight hash, KEYS[2] outcome key, KEYS[3] fresh-warm memo, KEYS[4] step lock,
+# KEYS[5] last confirmed warm (model -> Redis time; worker.keepwarm)
+# ARGV[1] flight id, ARGV[2] outcome JSON, ARGV[3] outcome ttl (s), ARGV[4] fresh ttl (ms; 0: none),
+# ARGV[5] model id, ARGV[6] finished at if warm ('' if not)
 FINISH = """
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
 if tonumber(ARGV[4]) > 0 then
   redis.call('SET', KEYS[3], ARGV[2], 'PX', ARGV[4])
+end
+if ARGV[6] ~= '' then
+  redis.call('ZADD', KEYS[5], ARGV[6], ARGV[5])
 end
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -200,11 +205,15 @@ class FlightStore:
             c.outcome_key(outcome.flight_id),
             c.last_warm_key(model_id),
             c.step_lock_key(model_id),
+            c.WARMED_KEY,
         ]
-        fresh = round(fresh_seconds * 1000) if outcome.state == "warm" else 0
-        self._finish(
-            keys=keys, args=[outcome.flight_id, outcome.to_json(), c.RESULT_TTL_SECONDS, fresh]
-        )
+        warm = outcome.state == "warm"
+        fresh = round(fresh_seconds * 1000) if warm else 0
+        at = repr(outcome.finished_at) if warm else ""
+        args: list[str | int] = [
+            outcome.flight_id, outcome.to_json(), c.RESULT_TTL_SECONDS, fresh, model_id, at
+        ]  # fmt: skip
+        self._finish(keys=keys, args=args)
 
 
 def _text(value: bytes | str) -> str:

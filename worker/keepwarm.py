@@ -1,0 +1,123 @@
+"""Keep-warm's decision, in one atomic Redis step on Redis's clock: which models are due.
+
+A configured model is *due* when neither of these is within the last period
+(``RELOAD_KEEP_WARM_EVERY``):
+
+- its last flight ended warm (``reload:warmed``, model -> Redis time, written by
+  ``worker.flight``'s finish whichever batch or producer asked for the model);
+- keep-warm itself put it in a batch (``reload:keepwarm:asked``), so a model still
+  reloading, or one that failed, is not asked for again every tick.
+
+``KeepWarmStore.select`` marks the due models as asked in the same script, so two
+beats (or two ticks delivered together) never put one model in two batches, and
+records what it chose under the run's task id, so a redelivered run chooses the
+same models again (and ``launch_batch``, keyed on that id, starts no second batch).
+
+Every time here is Redis ``TIME``, so nothing depends on beat's own clock or on its
+schedule file: a restarted beat, or a second one, finds the same state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+from worker import constants as c
+
+__all__ = ["TICK_SECONDS", "KeepWarmStore", "Selection", "tick_seconds"]
+
+# How often beat sends keep_warm to look for due models (and at every beat start).
+TICK_SECONDS = 60.0
+# How long a run's choice is kept for a redelivery of the same run.
+RUN_RECORD_SECONDS = 24 * 3600
+# Entries of reload:warmed are kept at least this long (a model idle 7 days is evicted).
+WARMED_HISTORY_SECONDS = 8 * 24 * 3600
+
+
+def tick_seconds(period: float) -> float:
+    """Beat's interval for ``keep_warm``: every minute, or every period if that is shorter."""
+    return min(TICK_SECONDS, period)
+
+
+# KEYS[1] warmed (model -> time), KEYS[2] asked (model -> time), KEYS[3] this run's record
+# ARGV[1] period (s), ARGV[2] record ttl (s), ARGV[3] history kept (s), ARGV[4..] model ids
+# Returns the run's record, JSON {at, due: [ids], warm: n, asked: n}, and 1 if new, 0 if
+# this run chose before.
+SELECT = """
+local prior = redis.call('GET', KEYS[3])
+if prior then return {prior, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local cutoff = now - tonumber(ARGV[1])
+local due, warm, asked = {}, 0, 0
+for i = 4, #ARGV do
+  local id = ARGV[i]
+  local w = redis.call('ZSCORE', KEYS[1], id)
+  local a = redis.call('ZSCORE', KEYS[2], id)
+  if w and tonumber(w) > cutoff then
+    warm = warm + 1
+  elseif a and tonumber(a) > cutoff then
+    asked = asked + 1
+  else
+    due[#due + 1] = id
+    redis.call('ZADD', KEYS[2], now, id)
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf',
+           '(' .. (now - math.max(tonumber(ARGV[1]), tonumber(ARGV[3]))))
+local record = cjson.encode({at = now, due = due, warm = warm, asked = asked})
+redis.call('SET', KEYS[3], record, 'EX', ARGV[2])
+return {record, 1}
+"""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one keep-warm run chose, at Redis time ``at``."""
+
+    at: float
+    due: tuple[str, ...]
+    warm: int  # skipped: confirmed warm within the period
+    asked: int  # skipped: already put in a keep-warm batch within the period
+    again: bool  # this run had chosen before (a redelivered task)
+
+    @property
+    def skipped(self) -> int:
+        return self.warm + self.asked
+
+
+class KeepWarmStore:
+    """The keep-warm state in Redis; ``select`` is one atomic script."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._select = client.register_script(SELECT)
+
+    def select(self, model_ids: Sequence[str], *, period: float, run_id: str) -> Selection:
+        """Mark and return the models of ``model_ids`` that are due (see the module)."""
+        keys = [c.WARMED_KEY, c.KEEP_WARM_ASKED_KEY, c.keep_warm_run_key(run_id)]
+        args: list[str | int] = [
+            repr(float(period)),
+            RUN_RECORD_SECONDS,
+            WARMED_HISTORY_SECONDS,
+            *model_ids,
+        ]
+        raw, new = self._select(keys=keys, args=args)
+        data = json.loads(raw)
+        due = data.get("due") or []  # cjson encodes an empty list as {}
+        return Selection(
+            at=float(data["at"]),
+            due=tuple(due) if isinstance(due, list) else (),
+            warm=int(data.get("warm", 0)),
+            asked=int(data.get("asked", 0)),
+            again=not int(new),
+        )
+
+    def warmed_at(self, model_id: str) -> float | None:
+        """Redis time the model's last flight ended warm, or ``None``."""
+        score = self._redis.zscore(c.WARMED_KEY, model_id)
+        return None if score is None else float(score)
