@@ -26,6 +26,7 @@ from worker.keepwarm import tick_seconds
 from worker.messaging.pump import PumpStep
 from worker.messaging.task import ParkingTask
 from worker.settings import ConfigError, Settings
+from worker.strays import StrayWatchStep
 
 __all__ = ["app", "create_app", "settings"]
 
@@ -80,6 +81,7 @@ def create_app(settings: Settings) -> Celery[ParkingTask]:
     celery_app = Celery("worker", task_cls=ParkingTask)
     celery_app.config_from_object(celery_config(settings))
     celery_app.steps["worker"].add(PumpStep)
+    celery_app.steps["worker"].add(StrayWatchStep)  # our tasks sent to the default queue
     celery_app.conf.beat_schedule = _beat_schedule(settings)
     return celery_app
 

@@ -80,7 +80,15 @@ def test_json_status_has_meta_counts_models_in_batch_order_and_summary(
     result = status(ledger, batch, "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"batch_id", "meta", "counts", "models", "summary", "deadletter_count"}
+    assert set(data) == {
+        "batch_id",
+        "meta",
+        "counts",
+        "models",
+        "summary",
+        "deadletter_count",
+        "stranded_on_default_queue",
+    }
     assert data["deadletter_count"] == 0
     assert data["batch_id"] == "b-1"
     assert data["meta"]["status"] == "open"
@@ -126,7 +134,7 @@ def test_unreachable_redis_is_one_line_and_exit_1() -> None:
     server.connected = False
     result = status(Ledger(fakeredis.FakeRedis(server=server)), "b-1")
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: cannot reach Redis: ")
+    assert result.stderr.startswith("error: cannot reach Redis at ")
     assert len(result.stderr.splitlines()) == 1
     assert "Traceback" not in result.output
 

@@ -34,6 +34,21 @@ class _LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def invoke(self, ctx: click.Context) -> Any:
+        """Redis or the broker unreachable ends any command with one line and exit code 1."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise  # the command's own ending (click.exceptions.Exit is a RuntimeError)
+        except Exception as exc:
+            from worker.cli.errors import connection_problem, describe_unreachable, state_url
+
+            problem = connection_problem(exc)
+            if problem is None:
+                raise
+            click.echo(f"error: {describe_unreachable(problem, state_url())}", err=True)
+            ctx.exit(1)
+
 
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="modelslab-reload-worker")

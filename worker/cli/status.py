@@ -7,7 +7,10 @@ ones, each group in the batch's order; the table stops after
 ``TABLE_LIMIT`` rows unless ``--all``.
 
 When broker messages were kept aside as unreadable (``worker.deadletter``),
-a last line says how many; ``--json`` always has ``deadletter_count``.
+a last line says how many; ``--json`` always has ``deadletter_count``. When
+this project's tasks wait on Celery's default queue ``celery`` (a producer
+that left out ``queue="reload"``, ``worker.strays``), a warning line names the
+fix; ``--json`` has ``stranded_on_default_queue`` (task name -> count).
 
 Exit codes: 0 shown; 1 Redis unreachable; 2 no such batch (or a
 configuration error).
@@ -28,6 +31,7 @@ from worker.constants import DEADLETTER_KEY
 
 if TYPE_CHECKING:
     from worker.ledger import Ledger
+    from worker.strays import Strays
 
 __all__ = [
     "TABLE_LIMIT",
@@ -202,22 +206,69 @@ def status(ctx: click.Context, batch_id: str, as_json: bool, show_all: bool) -> 
     try:
         view = read_status(ledger, batch_id)
         dead_letters = DeadLetters(ledger.client).count()
+        strays = _strays(ledger, ctx.obj is ledger)
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-        click.echo(f"error: cannot reach Redis: {exc}", err=True)
+        from worker.cli.errors import client_url, describe_unreachable
+
+        click.echo(f"error: {describe_unreachable(exc, client_url(ledger.client))}", err=True)
         ctx.exit(1)
     if view is None:
         click.echo(f"error: no batch {batch_id}", err=True)
+        if strays is not None and strays.counts:
+            click.echo(f"warning: {strays.describe()}", err=True)
         ctx.exit(2)
     if as_json:
-        click.echo(json.dumps({**view.to_json(), "deadletter_count": dead_letters}, indent=2))
+        stranded = dict(strays.counts) if strays is not None else {}
+        click.echo(
+            json.dumps(
+                {
+                    **view.to_json(),
+                    "deadletter_count": dead_letters,
+                    "stranded_on_default_queue": stranded,
+                },
+                indent=2,
+            )
+        )
         return
     if sys.stdout.isatty():
         print_rich(view, sys.stdout, show_all=show_all)
     else:
         click.echo(render_plain(view, show_all=show_all))
+    if strays is not None and strays.counts:
+        click.echo(f"warning: {strays.describe()}")
     if dead_letters:
         messages = "message" if dead_letters == 1 else "messages"
         click.echo(
             f"dead-letter: {dead_letters} unreadable broker {messages} kept in {DEADLETTER_KEY} "
             "(LRANGE to read them)"
         )
+
+
+def _strays(ledger: Ledger, given: bool) -> Strays | None:
+    """This project's tasks waiting on the default queue ``celery`` (``None``: not Redis).
+
+    The broker is the ledger's Redis when the caller passed the ledger or the URLs match.
+    """
+    from worker.strays import broker_redis, find_strays
+
+    if given:
+        return find_strays(ledger.client, _TASK_NAMES)
+    from worker.celery import app, settings
+    from worker.strays import our_tasks
+
+    names = our_tasks(app) | _TASK_NAMES
+    if settings.broker_url == settings.redis_url:
+        return find_strays(ledger.client, names)
+    client = broker_redis(settings.broker_url)
+    if client is None:
+        return None
+    try:
+        return find_strays(client, names)
+    finally:
+        client.close()
+
+
+# The public task names (worker.celery's app lists them all once its tasks are imported).
+_TASK_NAMES = frozenset(
+    {"reload_model", "warmup_batch", "cancel_batch", "batch_status", "keep_warm"}
+)

@@ -106,11 +106,16 @@ class CeleryBatches:
         return self._max_batch
 
     def start(self, model_ids: list[str], callback_url: str | None, *, timeout: float) -> str:
+        from worker.cli.errors import connection_problem
+
         kwargs = {"callback_url": callback_url} if callback_url else {}
         try:
             sent = self._app.send_task("warmup_batch", args=[model_ids], kwargs=kwargs)
-        except _connection_errors() as exc:
-            raise Unavailable(f"cannot reach the broker: {exc}") from None
+        except Exception as exc:  # the result backend wraps a refused connection in RuntimeError
+            problem = connection_problem(exc)
+            if problem is None:
+                raise
+            raise Unavailable(self._unreachable(problem)) from None
         # The result is polled below, so drop the subscription send_task made now: left to
         # AsyncResult.__del__ at interpreter exit, it reconnects and prints a traceback.
         forget_subscription = getattr(self._app.backend, "remove_pending_result", None)
@@ -137,7 +142,7 @@ class CeleryBatches:
         try:
             return self._ledger.counts(batch_id)
         except _connection_errors() as exc:
-            raise Unavailable(f"cannot reach Redis: {exc}") from None
+            raise Unavailable(self._ledger_unreachable(exc)) from None
 
     def summary(self, batch_id: str) -> dict[str, Any] | None:
         meta = self._result_record(batch_id)
@@ -152,15 +157,37 @@ class CeleryBatches:
             # Done in the ledger a moment before the callback's result is stored.
             return self._ledger.summary(batch_id)
         except _connection_errors() as exc:
-            raise Unavailable(f"cannot reach Redis: {exc}") from None
+            raise Unavailable(self._ledger_unreachable(exc)) from None
 
     def _result_record(self, task_id: str) -> dict[str, Any]:
         """The task's result record (what ``AsyncResult(task_id).get()`` reads), not cached."""
+        from worker.cli.errors import connection_problem
+
         try:
             meta: dict[str, Any] = self._app.backend.get_task_meta(task_id, cache=False)
-        except _connection_errors() as exc:
-            raise Unavailable(f"cannot reach the result backend: {exc}") from None
+        except Exception as exc:
+            problem = connection_problem(exc)
+            if problem is None:
+                raise
+            raise Unavailable(self._unreachable(problem, "the result backend")) from None
         return meta
+
+    def _ledger_unreachable(self, problem: BaseException) -> str:
+        from worker.cli.errors import client_url, describe_unreachable
+
+        return describe_unreachable(problem, client_url(getattr(self._ledger, "client", None)))
+
+    def _unreachable(self, problem: BaseException, what: str = "Redis") -> str:
+        """One line naming the URL (password masked) that could not be reached."""
+        from worker.cli.errors import describe_unreachable
+
+        conf = getattr(self._app, "conf", None)
+        broker = str(getattr(conf, "broker_url", None) or "?")
+        backend = str(getattr(conf, "result_backend", None) or "?")
+        url = backend if what == "the result backend" else broker
+        if what == "Redis" and (broker == "?" or broker != backend.split("+")[-1]):
+            what = "the broker or Redis"
+        return describe_unreachable(problem, url, what)
 
 
 def _fail(ctx: click.Context, message: str, code: int) -> NoReturn:
