@@ -10,18 +10,24 @@ from typing import Any
 
 
 class WebhookReceiver:
-    """Records every POST; answers ``status`` (200 by default)."""
+    """Records every POST; answers ``status`` (200 by default), or 503 to the first
+    ``fail_first`` POSTs. ``requests`` keeps each one's headers, raw body and answer."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, *, fail_first: int = 0) -> None:
         self.status = status
+        self.fail_first = fail_first
         self.bodies: list[dict[str, Any]] = []
+        self.requests: list[tuple[dict[str, str], bytes, int]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(receiver.status)
+                raw = self.rfile.read(length)
+                receiver.bodies.append(json.loads(raw))
+                status = 503 if len(receiver.requests) < receiver.fail_first else receiver.status
+                receiver.requests.append((dict(self.headers.items()), raw, status))
+                self.send_response(status)
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
