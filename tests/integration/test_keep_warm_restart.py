@@ -98,7 +98,9 @@ def test_keep_warm_skips_models_a_batch_warmed_within_the_period(
     env = worker_env(redis_url, sim.base_url, RELOAD_KEEP_WARM="a,b", RELOAD_KEEP_WARM_EVERY="1h")
     worker = start_worker(env)
     client = redis.Redis.from_url(redis_url)
-    campaign = producer.send_task("warmup_batch", args=[["a"]], queue=QUEUE).get(timeout=30)
+    sent = producer.send_task("warmup_batch", args=[["a"]], queue=QUEUE)
+    campaign = sent.get(timeout=30)
+    producer.backend.remove_pending_result(sent)  # else its __del__ reconnects at exit
     wait_done(client, campaign)
     calls_for_a = ledger_of(sim)["calls_per_model"]["a"]
     beat = start_beat(env, tmp_path, "beat")
