@@ -39,12 +39,15 @@ from worker.outbox import Outbox, backoff_seconds
 from worker.producer import parking_lot, producer_ledger, redis_clock
 from worker.reconcile import Reconciler
 from worker.results import Waiting
+from worker.validation import InvalidModelIds, check_model_id, check_priority
 from worker.webhook import UnsafeURL, WebhookError, post_json
 
 __all__ = [
     "InvalidBatch",
     "batch_backstop",
     "batch_finished",
+    "batch_status",
+    "cancel_batch",
     "post_batch_webhook",
     "warmup_batch",
 ]
@@ -73,16 +76,32 @@ def webhook_task_id(batch_id: str) -> str:
 
 
 @app.task(name="warmup_batch", bind=True)
-def warmup_batch(self: ParkingTask, model_ids: list[str], callback_url: str | None = None) -> str:
-    """Start warming ``model_ids``; return the batch id (also the id of its summary result)."""
-    return launch_batch(model_ids, callback_url, request_id=self.request.id or uuid.uuid4().hex)
+def warmup_batch(
+    self: ParkingTask,
+    model_ids: list[str],
+    callback_url: str | None = None,
+    priority: str = "normal",
+) -> str:
+    """Start warming ``model_ids``; return the batch id (also the id of its summary result).
+
+    ``priority="high"``: the batch's models overtake normal work in the queue and the
+    limiter.
+    """
+    request_id = self.request.id or uuid.uuid4().hex
+    return launch_batch(model_ids, callback_url, request_id=request_id, priority=priority)
 
 
-def launch_batch(model_ids: object, callback_url: object, *, request_id: str) -> str:
+def launch_batch(
+    model_ids: object, callback_url: object, *, request_id: str, priority: object = "normal"
+) -> str:
     """Check, record and start a batch; the same ``request_id`` never starts two batches.
 
     Raises ``InvalidBatch`` (nothing enqueued) for a bad request.
     """
+    try:
+        lane = check_priority(priority)
+    except InvalidModelIds as exc:
+        raise InvalidBatch(str(exc)) from None
     ids = check_batch(
         model_ids,
         callback_url,
@@ -95,15 +114,74 @@ def launch_batch(model_ids: object, callback_url: object, *, request_id: str) ->
     created = ledger.create(batch_id, ids, now=redis_clock()(), callback_url=url)
     if not created and ledger.meta(batch_id).get("launched") == "1":
         return batch_id  # this request ran before and launched its batch
+    extra = {"priority": lane} if lane != "normal" else {}
     header = [
-        reload_model.signature((m, batch_id), immutable=True, task_id=header_task_id(batch_id, m))
+        reload_model.signature(
+            (m, batch_id), extra, immutable=True, task_id=header_task_id(batch_id, m)
+        )
         for m in ids
     ]
     chord(header)(batch_finished.signature((batch_id,), immutable=True, task_id=batch_id))
     batch_backstop.apply_async((batch_id,), countdown=settings.batch_grace_seconds)
-    ledger.mark_launched(batch_id, header_template=_template_of(ledger, batch_id, ids[0]))
-    logger.info("batch %s started: %d models", batch_id, len(ids))
+    ledger.mark_launched(
+        batch_id, header_template=_template_of(ledger, batch_id, ids[0]), priority=lane
+    )
+    logger.info("batch %s started: %d models, priority %s", batch_id, len(ids), lane)
     return batch_id
+
+
+@app.task(name="cancel_batch", bind=True)
+def cancel_batch(self: ParkingTask, batch_id: str) -> dict[str, Any]:
+    """Cancel the batch's models that are not final; return ``{batch_id, cancelled: [ids]}``.
+
+    Their parked tasks wake and end at once (a model another live batch wants goes on
+    for that batch); the chord completes and the summary (with its ``cancelled`` list)
+    arrives promptly. A finished batch is left as it is (``finished: true``). Raises
+    ``InvalidBatch`` for a batch id that is not a string or names no batch.
+    """
+    try:
+        batch_id = check_model_id(batch_id, where="batch_id")
+    except InvalidModelIds as exc:
+        raise InvalidBatch(str(exc)) from None
+    ledger = producer_ledger()
+    status, ids = ledger.cancel(batch_id, now=redis_clock()())
+    if status == "missing":
+        raise InvalidBatch(f"no batch {batch_id!r} in the ledger (expired or never started)")
+    if status == "done":
+        return {"batch_id": batch_id, "cancelled": [], "finished": True}
+    woken = parking_lot().wake([header_task_id(batch_id, m) for m in ids])
+    logger.info("batch %s cancelled: %d models (%d waiting woken)", batch_id, len(ids), woken)
+    return {"batch_id": batch_id, "cancelled": ids, "finished": False}
+
+
+@app.task(name="batch_status", bind=True)
+def batch_status(self: ParkingTask, batch_id: str) -> dict[str, Any]:
+    """The batch's ledger: ``{batch_id, status, priority, total, counts, models, summary}``,
+    each model ``{state, reason, calls}`` in the batch's order. Raises ``InvalidBatch`` for
+    a batch id that is not a string or names no batch."""
+    try:
+        batch_id = check_model_id(batch_id, where="batch_id")
+    except InvalidModelIds as exc:
+        raise InvalidBatch(str(exc)) from None
+    ledger = producer_ledger()
+    meta = ledger.meta(batch_id)
+    if not meta or "ids" not in meta:
+        raise InvalidBatch(f"no batch {batch_id!r} in the ledger (expired or never started)")
+    models = ledger.models(batch_id)
+    ordered = {
+        m: {k: models[m].get(k) for k in ("state", "reason", "calls")}
+        for m in json.loads(meta["ids"])
+        if m in models
+    }
+    return {
+        "batch_id": batch_id,
+        "status": meta.get("status"),
+        "priority": meta.get("priority") or "normal",
+        "total": len(ordered),
+        "counts": ledger.counts(batch_id),
+        "models": ordered,
+        "summary": ledger.summary(batch_id),
+    }
 
 
 @app.task(name="batch_finished", bind=True, max_retries=None)

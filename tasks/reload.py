@@ -40,7 +40,10 @@ def reload_model(
         batch_id = check_model_id(batch_id, where="batch_id")
     priority = check_priority(priority)
     try:
-        outcome = _advance(self, model_id, batch_id, priority)
+        if batch_id is not None and runtime().ledger.cancelled(batch_id, model_id):
+            outcome = _cancelled(self, model_id)
+        else:
+            outcome = _advance(self, model_id, batch_id, priority)
     except (Retry, Ignore, Reject, *INFRASTRUCTURE_ERRORS):
         raise
     except Exception as exc:
@@ -73,7 +76,24 @@ def _advance(task: ParkingTask, model_id: str, batch_id: str | None, priority: s
         return step.outcome
     if batch_id is not None:
         rt.ledger.set_state(batch_id, model_id, step.stage, now=rt.clock(), reason=step.reason)
+        if rt.ledger.cancelled(batch_id, model_id):  # cancelled during this step: stop now
+            return _cancelled(task, model_id)
     raise task.wait(Waiting(step.reason), step.seconds)
+
+
+def _cancelled(task: ParkingTask, model_id: str) -> Outcome:
+    """The batch was cancelled: leave the model's flight (another batch may carry it on;
+    with no task left, no further call is made) and end as cancelled."""
+    rt = runtime()
+    rt.reloader.flights.detach(task.request.id or f"adhoc:{model_id}", model_id)
+    return Outcome(
+        model_id=model_id,
+        state="cancelled",
+        reason="cancelled",
+        upstream_calls=0,
+        flight_id="",
+        finished_at=rt.clock(),
+    )
 
 
 def _failed(model_id: str, reason: str) -> Outcome:

@@ -32,7 +32,7 @@ class Outcome:
     """How a flight ended: what ``reload_model`` returns (plus the task's own fields)."""
 
     model_id: str
-    state: Literal["warm", "failed"]
+    state: Literal["warm", "failed", "cancelled"]
     reason: str | None
     upstream_calls: int
     flight_id: str

@@ -17,8 +17,10 @@ mid-way leaves either nothing or the whole step (keys with their TTL, the
 open-set entry, the outbox record).
 
 Model states: ``queued`` → ``waiting`` (for the limiter) → ``reloading`` →
-``warm`` | ``failed``. A final state never changes again, so a late or
-duplicated task cannot undo it, and the counts stay exact.
+``warm`` | ``failed`` | ``cancelled``. A final state never changes again, so a
+late or duplicated task cannot undo it (a call in progress when its batch is
+cancelled ends in its flight and its task's result, the ledger keeps
+``cancelled``), and the counts stay exact.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from worker import constants as c
 
 __all__ = ["FINAL_STATES", "STATES", "Claim", "Ledger"]
 
-STATES = ("queued", "waiting", "reloading", "warm", "failed")
-FINAL_STATES = ("warm", "failed")
+STATES = ("queued", "waiting", "reloading", "warm", "failed", "cancelled")
+FINAL_STATES = ("warm", "failed", "cancelled")
 Claim = Literal["claimed", "done", "busy", "not_final", "missing"]
 
 # KEYS[1] models hash, KEYS[2] counts hash, KEYS[3] batch hash
@@ -44,15 +46,46 @@ SET_STATE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return 0 end
 local old_state = cjson.decode(old)['state']
-if old_state == 'warm' or old_state == 'failed' then return 0 end
-if old_state == ARGV[2] and ARGV[2] ~= 'warm' and ARGV[2] ~= 'failed' then return 0 end
+local final = ARGV[2] == 'warm' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled'
+if old_state == 'warm' or old_state == 'failed' or old_state == 'cancelled' then return 0 end
+if old_state == ARGV[2] and not final then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('HINCRBY', KEYS[2], old_state, -1)
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-if ARGV[2] == 'warm' or ARGV[2] == 'failed' then
+if final then
   redis.call('HSET', KEYS[3], 'last_final_at', ARGV[4])
 end
 return 1
+"""
+
+# KEYS[1] batch hash, KEYS[2] models hash, KEYS[3] counts hash
+# ARGV[1] now
+# Every model of an open batch that is not final becomes 'cancelled' (a final state).
+# Returns {'missing'}, {'done'} (the batch is complete: nothing changes) or
+# {'cancelled', model ids...}.
+CANCEL = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status == 'done' then return {'done'} end
+local out = {'cancelled'}
+local ids = cjson.decode(redis.call('HGET', KEYS[1], 'ids'))
+for _, id in ipairs(ids) do
+  local raw = redis.call('HGET', KEYS[2], id)
+  if raw then
+    local record = cjson.decode(raw)
+    local state = record['state']
+    if state ~= 'warm' and state ~= 'failed' and state ~= 'cancelled' then
+      local new = cjson.encode({state = 'cancelled', reason = 'cancelled', at = tonumber(ARGV[1]),
+                                calls = record['calls'] or 0})
+      redis.call('HSET', KEYS[2], id, new)
+      redis.call('HINCRBY', KEYS[3], state, -1)
+      redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
+      table.insert(out, id)
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'cancelled_at', ARGV[1], 'last_final_at', ARGV[1])
+return out
 """
 
 # KEYS[1] batch hash, KEYS[2] counts hash
@@ -70,6 +103,7 @@ end
 local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
 local final = tonumber(redis.call('HGET', KEYS[2], 'warm') or '0')
             + tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
+            + tonumber(redis.call('HGET', KEYS[2], 'cancelled') or '0')
 if final < total then return 'not_final' end
 redis.call('HSET', KEYS[1], 'status', 'completing', 'claim', ARGV[1],
            'claim_until', now + tonumber(ARGV[3]))
@@ -125,6 +159,7 @@ class Ledger:
         self._claim = client.register_script(CLAIM)
         self._complete = client.register_script(COMPLETE)
         self._create = client.register_script(CREATE)
+        self._cancel = client.register_script(CANCEL)
 
     @property
     def client(self) -> redis.Redis:
@@ -154,10 +189,29 @@ class Ledger:
         ]
         return bool(self._create(keys=keys, args=args))
 
-    def mark_launched(self, batch_id: str, *, header_template: str = "") -> None:
+    def cancel(self, batch_id: str, *, now: float) -> tuple[str, list[str]]:
+        """Cancel every model of the batch that is not final, in one step.
+
+        Returns ``("cancelled", ids)``, ``("done", [])`` (the batch is complete: nothing
+        changed) or ``("missing", [])``.
+        """
+        keys = [c.batch_key(batch_id), c.batch_models_key(batch_id), c.batch_counts_key(batch_id)]
+        reply = self._cancel(keys=keys, args=[repr(now)])
+        return _text(reply[0]), [_text(m) for m in reply[1:]]
+
+    def cancelled(self, batch_id: str, model_id: str) -> bool:
+        """Whether ``model_id`` was cancelled in the batch (one cheap read when not)."""
+        if not self._redis.hexists(c.batch_key(batch_id), "cancelled_at"):
+            return False
+        raw = self._redis.hget(c.batch_models_key(batch_id), model_id)
+        return raw is not None and json.loads(raw).get("state") == "cancelled"
+
+    def mark_launched(
+        self, batch_id: str, *, header_template: str = "", priority: str = "normal"
+    ) -> None:
         """The batch's chord was started; ``header_template`` is the digest of its header
         tasks' shared options (so a lost header task can be parked again in its chord)."""
-        fields: dict[Any, str | int] = {"launched": 1}
+        fields: dict[Any, str | int] = {"launched": 1, "priority": priority}
         if header_template:
             fields["header_tpl"] = header_template
         self._redis.hset(c.batch_key(batch_id), mapping=fields)
@@ -245,6 +299,7 @@ class Ledger:
         ids: list[str] = json.loads(meta["ids"])
         warm = [m for m in ids if models[m]["state"] == "warm"]
         failed = {m: models[m]["reason"] or "failed" for m in ids if models[m]["state"] == "failed"}
+        cancelled = [m for m in ids if models[m]["state"] == "cancelled"]
         final_times = [models[m]["at"] for m in ids if models[m]["state"] in FINAL_STATES]
         started_at = float(meta["created_at"])
         finished_at = max(final_times, default=completed_at)
@@ -253,6 +308,8 @@ class Ledger:
             "total": len(ids),
             "warm": warm,
             "failed": failed,
+            "cancelled": cancelled,
+            "priority": meta.get("priority") or "normal",
             "started_at": started_at,
             "finished_at": finished_at,
             "completed_at": completed_at,

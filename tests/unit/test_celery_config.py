@@ -59,7 +59,7 @@ def test_the_api_key_is_not_in_the_configuration() -> None:
 def test_the_contract_task_names_are_registered() -> None:
     app.loader.import_default_modules()
 
-    assert {"reload_model", "warmup_batch"} <= set(app.tasks)
+    assert {"reload_model", "warmup_batch", "cancel_batch", "batch_status"} <= set(app.tasks)
 
 
 def test_waiting_is_not_recorded_but_errors_are() -> None:

@@ -45,7 +45,7 @@ def test_human_status_shows_the_batch_counts_and_models_failures_first(
     result = status(ledger, batch)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0] == "batch b-1: open, 5 models, created 2026-09-21 14:13:20 UTC"
+    assert lines[0] == "batch b-1: open, 5 models, priority normal, created 2026-09-21 14:13:20 UTC"
     assert lines[1] == "queued 1  waiting 1  reloading 1  warm 1  failed 1"
     table = lines[lines.index("") + 1 :]
     assert table[0].split() == ["MODEL", "STATE", "AT", "REASON"]
@@ -95,7 +95,14 @@ def test_json_status_has_meta_counts_models_in_batch_order_and_summary(
     assert data["meta"]["total"] == 5
     assert data["meta"]["created_at"] == CREATED
     assert data["meta"]["ids"][0] == "m-warm"
-    assert data["counts"] == {"queued": 1, "waiting": 1, "reloading": 1, "warm": 1, "failed": 1}
+    assert data["counts"] == {
+        "queued": 1,
+        "waiting": 1,
+        "reloading": 1,
+        "warm": 1,
+        "failed": 1,
+        "cancelled": 0,
+    }
     assert list(data["models"]) == ["m-warm", "m-queued", "m-failed", "m-reloading", "m-waiting"]
     assert data["models"]["m-failed"] == {
         "state": "failed",

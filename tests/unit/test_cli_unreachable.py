@@ -83,7 +83,14 @@ class _Wrapped:
 
     max_batch = 10
 
-    def start(self, model_ids: list[str], callback_url: str | None, *, timeout: float) -> str:
+    def start(
+        self,
+        model_ids: list[str],
+        callback_url: str | None,
+        *,
+        timeout: float,
+        priority: str = "normal",
+    ) -> str:
         try:
             raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
         except redis.ConnectionError as exc:

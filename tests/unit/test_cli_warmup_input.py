@@ -23,7 +23,14 @@ class RecordingBatches:
         self.max_batch = max_batch
         self.sent: list[tuple[list[str], str | None]] = []
 
-    def start(self, model_ids: list[str], callback_url: str | None, *, timeout: float) -> str:
+    def start(
+        self,
+        model_ids: list[str],
+        callback_url: str | None,
+        *,
+        timeout: float,
+        priority: str = "normal",
+    ) -> str:
         self.sent.append((model_ids, callback_url))
         return "batch-1"
 

@@ -50,9 +50,18 @@ class ScriptedBatches:
         self.poll_error = poll_error
         self.started: list[tuple[list[str], str | None, float]] = []
         self.polls = 0
+        self.priorities: list[str] = []
 
-    def start(self, model_ids: list[str], callback_url: str | None, *, timeout: float) -> str:
+    def start(
+        self,
+        model_ids: list[str],
+        callback_url: str | None,
+        *,
+        timeout: float,
+        priority: str = "normal",
+    ) -> str:
         self.started.append((model_ids, callback_url, timeout))
+        self.priorities.append(priority)
         if self.start_error is not None:
             raise self.start_error
         return "batch-1"
@@ -93,6 +102,21 @@ def test_the_timeout_is_how_long_start_may_wait() -> None:
     batches = ScriptedBatches()
     assert warmup(batches, "--timeout", "2.5").exit_code == 0
     assert batches.started[0][2] == 2.5
+
+
+def test_priority_high_is_passed_on_and_normal_is_the_default() -> None:
+    batches = ScriptedBatches()
+    assert warmup(batches).exit_code == 0
+    assert warmup(batches, "--priority", "high").exit_code == 0
+    assert batches.priorities == ["normal", "high"]
+
+
+def test_a_priority_that_is_neither_normal_nor_high_exits_2_and_sends_nothing() -> None:
+    batches = ScriptedBatches()
+    result = warmup(batches, "--priority", "urgent")
+    assert result.exit_code == 2
+    assert "'urgent' is not one of 'normal', 'high'" in result.stderr
+    assert batches.started == []
 
 
 def test_a_batch_the_workers_reject_exits_2_with_their_message() -> None:

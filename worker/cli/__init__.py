@@ -14,6 +14,7 @@ import click
 
 # command name -> "module:attribute"
 _COMMANDS = {
+    "cancel": "worker.cli.cancel:cancel",
     "demo": "worker.cli.demo:demo",
     "sim": "worker.cli.sim:sim",
     "status": "worker.cli.status:status",

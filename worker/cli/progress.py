@@ -60,6 +60,7 @@ _STATE_STYLES = {
     "reloading": "cyan",
     "warm": "green",
     "failed": "red",
+    "cancelled": "magenta",
 }
 
 
@@ -136,7 +137,7 @@ def _time_left(snapshot: Snapshot) -> str:
 
 def format_progress_line(snapshot: Snapshot) -> str:
     """One plain line: done/total, the count in every state, elapsed and time left."""
-    states = ", ".join(f"{state} {snapshot.counts.get(state, 0)}" for state in STATES)
+    states = ", ".join(f"{state} {snapshot.counts.get(state, 0)}" for state in _shown(snapshot))
     return (
         f"batch {snapshot.batch_id}: {snapshot.done}/{snapshot.total} final ({states}); "
         f"elapsed {format_duration(snapshot.elapsed)}, {_time_left(snapshot)}"
@@ -188,11 +189,16 @@ def render_snapshot(snapshot: Snapshot) -> RenderableType:
         Text(_time_left(snapshot)),
     )
     states = Text()
-    for state in STATES:
+    for state in _shown(snapshot):
         if states:
             states.append("   ")
         states.append(f"{state} {snapshot.counts.get(state, 0)}", style=_STATE_STYLES[state])
     return Group(top, states)
+
+
+def _shown(snapshot: Snapshot) -> list[str]:
+    """The states to show: ``cancelled`` only once a model is."""
+    return [s for s in STATES if s != "cancelled" or snapshot.counts.get(s, 0)]
 
 
 class LiveDisplay:
@@ -246,6 +252,8 @@ def watch_batch(
         result = summary()
         if result is not None:
             final = {"warm": len(result.get("warm", [])), "failed": len(result.get("failed", {}))}
+            if result.get("cancelled"):
+                final["cancelled"] = len(result["cancelled"])
             display.update(tracker.observe(final, clock() - started), final=True)
             return result
         display.update(tracker.observe(counts(), clock() - started))

@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 TABLE_LIMIT = 50
-_ORDER = {"failed": 0, "reloading": 1, "waiting": 2, "queued": 3, "warm": 4}
+_ORDER = {"failed": 0, "reloading": 1, "waiting": 2, "queued": 3, "cancelled": 4, "warm": 5}
 _STYLES = {
+    "cancelled": "magenta",
     "failed": "red",
     "reloading": "cyan",
     "waiting": "yellow",
@@ -123,8 +124,13 @@ def header_lines(view: BatchStatus) -> list[str]:
     lines = [
         f"batch {view.batch_id}: {meta.get('status', '?')}, "
         f"{meta.get('total', len(view.models))} models, "
+        f"priority {meta.get('priority') or 'normal'}, "
         f"created {_when(created) if created is not None else '?'}",
-        "  ".join(f"{state} {count}" for state, count in view.counts.items()),
+        "  ".join(
+            f"{state} {count}"
+            for state, count in view.counts.items()
+            if count or state != "cancelled"  # cancelled only once a batch was cancelled
+        ),
     ]
     if view.summary is not None:
         parts = []

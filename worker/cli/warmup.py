@@ -65,7 +65,14 @@ class Batches(Protocol):
     @property
     def max_batch(self) -> int: ...
 
-    def start(self, model_ids: list[str], callback_url: str | None, *, timeout: float) -> str:
+    def start(
+        self,
+        model_ids: list[str],
+        callback_url: str | None,
+        *,
+        timeout: float,
+        priority: str = "normal",
+    ) -> str:
         """Enqueue ``warmup_batch`` and return its batch id; ``Rejected`` or ``Unavailable``."""
         ...
 
@@ -105,10 +112,19 @@ class CeleryBatches:
     def max_batch(self) -> int:
         return self._max_batch
 
-    def start(self, model_ids: list[str], callback_url: str | None, *, timeout: float) -> str:
+    def start(
+        self,
+        model_ids: list[str],
+        callback_url: str | None,
+        *,
+        timeout: float,
+        priority: str = "normal",
+    ) -> str:
         from worker.cli.errors import connection_problem
 
-        kwargs = {"callback_url": callback_url} if callback_url else {}
+        kwargs: dict[str, str] = {"callback_url": callback_url} if callback_url else {}
+        if priority != "normal":
+            kwargs["priority"] = priority
         try:
             sent = self._app.send_task("warmup_batch", args=[model_ids], kwargs=kwargs)
         except Exception as exc:  # the result backend wraps a refused connection in RuntimeError
@@ -212,6 +228,13 @@ def _print_batch_id(batch_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--callback-url", metavar="URL", help="POST the batch summary here when done.")
 @click.option(
+    "--priority",
+    type=click.Choice(["normal", "high"]),
+    default="normal",
+    show_default=True,
+    help="high: overtakes normal batches in the queue and in the limiter.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_TIMEOUT_SECONDS,
@@ -227,6 +250,7 @@ def warmup(
     wait: bool,
     as_json: bool,
     callback_url: str | None,
+    priority: str,
     timeout: float,
 ) -> None:
     """Warm the given models as one batch and print its batch id.
@@ -255,7 +279,7 @@ def warmup(
     if len(ids) < len(given.ids):
         click.echo(f"note: {len(given.ids) - len(ids)} duplicate id(s) ignored", err=True)
     try:
-        batch_id = batches.start(ids, callback_url, timeout=timeout)
+        batch_id = batches.start(ids, callback_url, timeout=timeout, priority=priority)
     except Rejected as exc:
         _fail(ctx, str(exc), EXIT_BAD_INPUT)
     except Unavailable as exc:

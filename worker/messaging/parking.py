@@ -150,6 +150,7 @@ class ParkingLot:
         self._regrasp = client.register_script(scripts.REGRASP)
         self._reclaim = client.register_script(scripts.RECLAIM)
         self._wake_all = client.register_script(scripts.WAKE_ALL)
+        self._wake = client.register_script(scripts.WAKE)
 
     # ---- jobs in and out -------------------------------------------------------------
 
@@ -283,6 +284,14 @@ class ParkingLot:
     def release(self, task_id: str) -> None:
         """The task ended (failed, or returned with no result to guard): forget it."""
         self._release(keys=[c.JOBS_KEY, c.DUE_KEY, c.held_key(self.worker_id)], args=[task_id])
+
+    def wake(self, task_ids: Sequence[str]) -> int:
+        """Make these parked jobs due now (those not parked are left alone)."""
+        woken = 0
+        for start in range(0, len(task_ids), 1000):
+            chunk = list(task_ids[start : start + 1000])
+            woken += int(self._wake(keys=[c.DUE_KEY], args=chunk))
+        return woken
 
     def wake_all(self) -> int:
         """Make every parked job due now; returns how many were waiting."""

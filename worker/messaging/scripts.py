@@ -336,3 +336,18 @@ end
 return woken
 """
 )
+
+# WAKE: these parked jobs are due now (a cancelled batch's tasks end at once).
+#   KEYS[1] (unused);  ARGV: task ids.  Returns how many were parked and woken.
+WAKE = (
+    _NOW
+    + """
+local woken = 0
+for _, id in ipairs(ARGV) do
+  for _, lane in ipairs({DUE, DUE_HIGH}) do
+    if redis.call('ZADD', lane, 'XX', 'CH', fmt(now), id) == 1 then woken = woken + 1 end
+  end
+end
+return woken
+"""
+)
