@@ -9,23 +9,27 @@ Injected while models load, tasks are parked and calls are in flight:
   append-only file is flushed and every connection closed), 10 s with nothing listening,
   then a start on the same port with the same data directory. That is what "Redis stopped"
   means to an operator (``systemctl stop`` then ``start``, an upgrade): clients get refused
-  connections, and the data is intact. (SIGSTOP/SIGCONT would be a frozen Redis instead,
-  whose clients hang on open sockets: a different fault, a paused VM, not a stop.)
+  connections, and the data is intact.
 - ``sigkill-restart-at-once``: SIGKILL (no shutdown: only what the append-only file holds
   survives), then a start on the same port and data directory at once, as a supervisor
   restarts a crashed Redis.
 - ``sigkill-down-10s``: SIGKILL, 10 s down, then the same start.
+- ``frozen-10s-3x``: SIGSTOP, 10 s, SIGCONT, three times 3 s apart: a Redis that stalls (a
+  paused VM, a swap storm) rather than stops. Connections stay open and every command
+  waits; when it resumes, everything queued runs at once.
 
 The workers' Redis client retries each command for about 20 s (``worker.producer``), so a
 10 s outage is ridden out. Each scenario runs once (a module fixture) and several tests
-check what it left: the outcome of the batch, and that no live worker was declared dead.
+check what it left: the batch's outcome, the in-flight cap the upstream saw, that no live
+worker was declared dead, and the broker messages left for the visibility sweep.
 
-This folds in the former ``test_redis_restart.py`` (a SIGTERM restart of a 10-model batch on
-one pair of workers), which ``stopped-10s`` covers with more models and a real outage.
+This replaces ``test_redis_restart.py`` (a SIGTERM restart of a 10-model batch), which
+``stopped-10s`` covers with more models, two workers and a real outage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -62,25 +66,14 @@ OUTAGE_SECONDS = 10.0
 MAX_IN_FLIGHT = 3
 UNACKED_KEY = "unacked"  # kombu's Redis transport: delivery tag -> message not yet acked
 
-# A product bug the 10 s outages show (see the report in test_no_live_worker_is_taken_over).
-TAKEOVER_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "worker.messaging.pump: after a Redis outage shorter than the client's ~20 s of "
-        "retries the pump never sees a RedisError, so _beating_since stays -inf and the "
-        "first pump back takes over the other live worker (its heartbeat is as old as the "
-        "outage) at once"
-    ),
-)
-
 
 @dataclass
 class Outage:
     """What one scenario left behind, for the tests to check."""
 
     name: str
-    down: float  # seconds Redis was unreachable
-    before: dict[str, int]  # the batch's counts when Redis went
+    downs: list[float]  # seconds Redis was unreachable, each time
+    before: list[dict[str, int]]  # the batch's counts each time Redis went
     parked: int  # jobs parked in Redis then
     recovered: float  # seconds from Redis's return to the batch's summary
     total: float  # seconds from the request to the summary
@@ -115,7 +108,7 @@ def _unreachable(server: EmbeddedRedis) -> bool:
     )
     try:
         probe.ping()
-    except redis.ConnectionError:
+    except (redis.ConnectionError, redis.TimeoutError):  # refused, or accepted and never answered
         return True
     finally:
         probe.close()
@@ -132,17 +125,49 @@ def _kill(server: EmbeddedRedis) -> None:
     server.stop()  # only reaps it: no signal is sent to a process that has exited
 
 
-SCENARIOS: dict[str, tuple[Callable[[EmbeddedRedis], None], float]] = {
-    "stopped-10s": (_stop_gracefully, OUTAGE_SECONDS),
-    "sigkill-restart-at-once": (_kill, 0.0),
-    "sigkill-down-10s": (_kill, OUTAGE_SECONDS),
+def _start(server: EmbeddedRedis) -> None:
+    server.start()  # same port, same data directory
+
+
+def _freeze(server: EmbeddedRedis) -> None:
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)
+
+
+def _thaw(server: EmbeddedRedis) -> None:
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGCONT)
+
+
+Step = Callable[[EmbeddedRedis], None]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    stop: Step
+    resume: Step
+    down: float  # seconds between the two
+    times: int = 1  # outages, GAP_SECONDS apart
+    reload_seconds: float = 5.0  # how long a model loads
+
+
+GAP_SECONDS = 3.0
+SCENARIOS: dict[str, Scenario] = {
+    "stopped-10s": Scenario(_stop_gracefully, _start, OUTAGE_SECONDS),
+    "sigkill-restart-at-once": Scenario(_kill, _start, 0.0),
+    "sigkill-down-10s": Scenario(_kill, _start, OUTAGE_SECONDS),
+    # Three freezes, while models load for 30 s and poll every 2 s (the in-flight cap is
+    # saturated): what a freeze does right after it ends is a race, so it is run thrice.
+    "frozen-10s-3x": Scenario(_freeze, _thaw, OUTAGE_SECONDS, times=3, reload_seconds=30.0),
 }
 
 
 def _scenario(name: str, log_dir: Path) -> Outage:
-    stop, down_seconds = SCENARIOS[name]
+    scenario = SCENARIOS[name]
     server = EmbeddedRedis(appendonly=True)
-    sim = SimulatorProcess(["--key", API_KEY, "--reload-seconds", "5", "--latency", "0.3"])
+    sim = SimulatorProcess(
+        ["--key", API_KEY, "--reload-seconds", f"{scenario.reload_seconds:g}", "--latency", "0.3"]
+    )
     workers: list[CeleryProcess] = []
     server.start()
     try:
@@ -152,14 +177,15 @@ def _scenario(name: str, log_dir: Path) -> Outage:
             assert setup.config_get("appendfsync") == {"appendfsync": "everysec"}
         finally:
             setup.close()
-        # A reload takes 5 s and each answer 0.3 s, so that calls are in flight and models
-        # loading (their tasks parked in Redis) when Redis goes.
+        # A reload takes 5 s (or 30 s) and each answer 0.3 s, so that calls are in flight and
+        # models loading (their tasks parked in Redis) when Redis goes. The deadline is far.
         sim.start()
         env = worker_env(
             server.url,
             sim.base_url,
             RELOAD_WARM_SECONDS="2",
             RELOAD_MAX_IN_FLIGHT=str(MAX_IN_FLIGHT),
+            RELOAD_DEADLINE_SECONDS="300",
         )
         for n in (1, 2):
             worker = CeleryProcess.worker(env, name=f"w{n}", log_dir=log_dir, concurrency=3)
@@ -169,19 +195,21 @@ def _scenario(name: str, log_dir: Path) -> Outage:
         pids = [w.pid for w in workers]
         pools = {w.pid: child_pids(w.pid) for w in workers}
         assert all(len(pool) == 3 for pool in pools.values()), pools
-        return _outage(name, server, stop, down_seconds, sim, workers, pids, pools)
+        return _outage(name, server, scenario, sim, workers, pids, pools)
     finally:
         for worker in workers:
             worker.terminate(timeout=15)
         sim.stop()
+        if server.pid is not None:  # a frozen server must be thawed to stop
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server.pid, signal.SIGCONT)
         server.close()
 
 
 def _outage(
     name: str,
     server: EmbeddedRedis,
-    stop: Callable[[EmbeddedRedis], None],
-    down_seconds: float,
+    scenario: Scenario,
     sim: SimulatorProcess,
     workers: list[CeleryProcess],
     pids: list[int],
@@ -202,17 +230,24 @@ def _outage(
                 timeout=30,
                 what="a third of the models called",
             )
-            counts = client.hgetall(f"reload:batch:{batch_id}:counts")
-            before = {k.decode(): int(v) for k, v in counts.items() if int(v)}
-            parked = int(client.zcard("reload:due"))
+            before: list[dict[str, int]] = []
+            downs: list[float] = []
+            for n in range(scenario.times):
+                if n:
+                    time.sleep(GAP_SECONDS)
+                counts = client.hgetall(f"reload:batch:{batch_id}:counts")
+                before.append({k.decode(): int(v) for k, v in counts.items() if int(v)})
+                if n == 0:
+                    parked = int(client.zcard("reload:due"))
 
-            # ...when Redis goes away...
-            went_at = time.monotonic()
-            stop(server)
-            assert _unreachable(server)
-            time.sleep(max(0.0, went_at + down_seconds - time.monotonic()))
-            server.start()  # same port, same data directory
-            back_at = time.monotonic()
+                # ...when Redis goes away...
+                went_at = time.monotonic()
+                scenario.stop(server)
+                assert _unreachable(server)
+                time.sleep(max(0.0, went_at + scenario.down - time.monotonic()))
+                scenario.resume(server)
+                back_at = time.monotonic()
+                downs.append(back_at - went_at)
 
             # ...then the batch completes on the same workers.
             summary = result_of(producer, batch_id, timeout=150, every=0.5)
@@ -244,7 +279,7 @@ def _outage(
         producer.close()
     outage = Outage(
         name=name,
-        down=back_at - went_at,
+        downs=downs,
         before=before,
         parked=parked,
         recovered=done_at - back_at,
@@ -267,7 +302,8 @@ def _outage(
         later_summary=later_summary,
     )
     print(
-        f"\n[redis {name}] when it went: {before}, {parked} parked; down {outage.down:.1f}s; "
+        f"\n[redis {name}] when it went: {before}, {parked} parked; down "
+        f"{[round(d, 1) for d in downs]}s; "
         f"summary {outage.recovered:.1f}s after its return ({outage.total:.1f}s in all); "
         f"upstream calls {seen['calls_total']} (max per model {max_calls(seen)}), peak in "
         f"flight {max(seen['peak_concurrency_per_key'].values())}/{MAX_IN_FLIGHT}; per worker: "
@@ -324,7 +360,9 @@ ALL = list(SCENARIOS)
 
 @pytest.mark.parametrize("outage", ALL, indirect=True)
 def test_the_batch_completes_all_warm_on_the_same_workers(outage: Outage) -> None:
-    assert outage.before.get("warm", 0) + outage.before.get("failed", 0) < len(MODELS) // 2
+    first, *later = outage.before
+    assert first.get("warm", 0) + first.get("failed", 0) < len(MODELS) // 2, first
+    assert all(b.get("warm", 0) + b.get("failed", 0) < len(MODELS) for b in later), later
     assert outage.status == b"done"
     assert sorted(outage.summary["warm"]) == MODELS, outage.summary
     assert outage.summary["failed"] == {}  # no model failed for the outage
@@ -335,30 +373,37 @@ def test_the_batch_completes_all_warm_on_the_same_workers(outage: Outage) -> Non
     assert outage.pids_after == outage.pids and all(outage.running_after)
     assert outage.pools_after == outage.pools
     for log in outage.logs:
-        assert "Connection to broker lost" in log  # ...though each of them saw the outage
+        if not outage.name.startswith("frozen"):  # a frozen Redis keeps its connections
+            assert "Connection to broker lost" in log  # ...though each of them saw the outage
         for bad in ("Unrecoverable error", "exited prematurely", "raised unexpected"):
             assert bad not in log, log[-3000:]
 
 
-@pytest.mark.parametrize(
-    "outage",
-    [
-        pytest.param("stopped-10s", marks=TAKEOVER_BUG),
-        "sigkill-restart-at-once",
-        pytest.param("sigkill-down-10s", marks=TAKEOVER_BUG),
-    ],
-    indirect=True,
-)
+@pytest.mark.parametrize("outage", ALL, indirect=True)
 def test_no_live_worker_is_taken_over(outage: Outage) -> None:
     """Both workers live throughout: neither may be declared dead and its tasks taken over.
 
     A takeover of a live worker makes the tasks it has in hand due again (a second copy
-    runs beside the first) and lets its step locks and limiter leases be taken.
+    runs beside the first) and lets its step locks and limiter leases be taken. (Before
+    3ceac5e the first pump back after a 10 s outage always took over the other worker.)
     """
     assert outage.count("took over") == [0, 0]
 
 
-@pytest.mark.parametrize("outage", ALL, indirect=True)
+CAP_BUG = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "worker/limiter/scripts.py ACQUIRE: at the cap it drops the leases of workers whose "
+        "heartbeat is older than WORKER_DEAD_SECONDS; right after Redis stalls (frozen) every "
+        "heartbeat is that old until the pumps beat again, so leases granted milliseconds "
+        "earlier are dropped and more than RELOAD_MAX_IN_FLIGHT calls go out (seen: 4-7 of 3)"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "outage", [*ALL[:3], pytest.param("frozen-10s-3x", marks=CAP_BUG)], indirect=True
+)
 def test_the_upstream_never_sees_more_than_the_in_flight_cap(outage: Outage) -> None:
     peak = outage.seen["peak_concurrency_per_key"]
     assert max(peak.values()) <= MAX_IN_FLIGHT, peak
@@ -377,7 +422,7 @@ ACK_BUG = pytest.mark.xfail(
 
 @pytest.mark.parametrize(
     "outage",
-    [pytest.param(name, marks=ACK_BUG) for name in ALL],
+    [pytest.param(name, marks=ACK_BUG) for name in ALL[:3]] + ["frozen-10s-3x"],
     indirect=True,
 )
 def test_no_message_is_left_for_the_visibility_sweep(outage: Outage) -> None:
