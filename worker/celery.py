@@ -13,6 +13,8 @@ stops the process with one line naming the variable.
 
 from __future__ import annotations
 
+import gc
+import logging
 import sys
 from datetime import timedelta
 from typing import Any
@@ -114,6 +116,10 @@ def _load_settings() -> Settings:
 settings = _load_settings()
 app = create_app(settings)
 
+# Task executions between two garbage collections in a pool process (see _collect_garbage).
+GC_EVERY_TASKS = 10
+_executions = 0
+
 
 @signals.worker_init.connect
 def _refuse_to_start_without_a_key(**_: Any) -> None:
@@ -123,6 +129,34 @@ def _refuse_to_start_without_a_key(**_: Any) -> None:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+@signals.worker_process_init.connect
+def _open_process_resources(**_: Any) -> None:
+    """A pool process builds its resources (Redis, the httpx client, the limiter) as it
+    starts, before its first task, then takes what it has so far out of the garbage
+    collector's scans (``gc.freeze``): what stays is this process's for good."""
+    from worker.runtime import runtime
+
+    try:
+        runtime()
+    except Exception:  # Redis not reachable yet: built on first use instead
+        logging.getLogger(__name__).warning("could not build the runtime yet", exc_info=True)
+    gc.freeze()
+
+
+@signals.task_postrun.connect
+def _collect_garbage(**_: Any) -> None:
+    """Every GC_EVERY_TASKS executions, collect the reference cycles they leave behind.
+
+    Each parked wait ends in a Celery ``Retry`` whose exception info copies the whole
+    traceback (billiard's ``ExceptionInfo``, tens of KB) into a cycle; left to the
+    collector's own schedule, thousands of them pile up in every pool process.
+    """
+    global _executions
+    _executions += 1
+    if _executions % GC_EVERY_TASKS == 0:
+        gc.collect()
 
 
 @signals.worker_process_shutdown.connect

@@ -33,30 +33,9 @@ from worker.client import QUEUE
 from worker.processes import CeleryProcess
 from worker.sim.process import SimulatorProcess
 
-
-class KnownBug(AssertionError):
-    """A bound of issue 10 that the product does not meet yet (see the xfail's reason)."""
-
-
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(900),
-    pytest.mark.xfail(
-        strict=True,
-        raises=KnownBug,
-        reason=(
-            "issue 10's bounds are not met. (1) Flow control: TAKE_DUE "
-            "(worker/messaging/scripts.py) caps only reload:sent, at UNRECEIVED_PER_SLOT=2 x "
-            "the fleet's pool slots; it counts neither reload:sending (another pump's claim, "
-            "being published) nor the messages workers already hold in kombu's unacked hash "
-            "(1 per slot: prefetch 1, late acks), so queue + unacked reach 27-32 of 16. "
-            "(2) Memory: every parked wait ends in a Celery Retry whose billiard "
-            "ExceptionInfo (a traceback copy with every frame's co_positions, ~60 KB) stays "
-            "in a reference cycle until a full gc; each pool process grows ~55 MB, the "
-            "fleet's PSS +490-520 MB of 100. With both fixed, ~83 MB of one-time first-task "
-            "cost of the 8 pool processes remains in the growth measured from 'ready'."
-        ),
-    ),
 ]
 
 MODELS = [f"flow-{i:04d}" for i in range(1500)]
@@ -247,17 +226,12 @@ def test_1500_models_loading_through_two_workers_keep_the_broker_small(
         assert samples.unknown_lists == set(), "queue lists this count does not read"
         assert samples.broker_samples >= 50 and samples.pss_samples >= 10, "sampler barely ran"
 
-        broken = []
-        if total > MAX_BROKER_MESSAGES:
-            broken.append(
-                f"the broker held {total} messages (queue {queued} + unacked {unacked}), "
-                f"more than {MAX_BROKER_MESSAGES} = 2 per pool slot"
-            )
-        if growth > MAX_PSS_GROWTH:
-            broken.append(
-                f"the fleet's PSS grew {growth / MIB:.1f} MiB, more than {MAX_PSS_GROWTH / MIB:.0f}"
-            )
-        if broken:
-            raise KnownBug("; ".join(broken))
+        assert total <= MAX_BROKER_MESSAGES, (
+            f"the broker held {total} messages (queue {queued} + unacked {unacked}), "
+            f"more than {MAX_BROKER_MESSAGES} = 2 per pool slot"
+        )
+        assert growth <= MAX_PSS_GROWTH, (
+            f"the fleet's PSS grew {growth / MIB:.1f} MiB, more than {MAX_PSS_GROWTH / MIB:.0f}"
+        )
     finally:
         client.close()

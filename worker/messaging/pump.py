@@ -9,7 +9,8 @@ one thread that, until the worker stops:
 - takes over the holdings of workers whose heartbeat stopped, and logs whom it
   took over and how many tasks;
 - publishes due jobs in Celery's standard message format, no more at a time
-  than the worker's pool has room for (so the broker holds only work due now);
+  than the live workers' pools have room for (one waiting per pool slot beside the
+  one in hand), so the broker holds only work due now;
   a failed publish makes the job due again a second later.
 
 A thread rather than a timer on the worker's event loop: the heartbeat must
@@ -47,8 +48,9 @@ IDLE_SECONDS = 0.1
 MIN_SLEEP_SECONDS = 0.005
 # A job whose publish failed is due again after this long.
 REPUBLISH_SECONDS = 1.0
-# Published messages per pool process that may wait in the broker for a worker.
-UNRECEIVED_PER_SLOT = 2
+# Published messages per pool slot that may wait in the broker for a worker: with the one
+# each slot has in hand (prefetch 1, late acks), at most 2 per slot in the broker.
+UNRECEIVED_PER_SLOT = 1
 # Seconds between two comparisons of what Redis says this worker holds with what it has.
 HOLD_CHECK_SECONDS = 2.0
 
@@ -107,11 +109,12 @@ class Pump:
         for task_id, reason in broken:
             logger.error("pump: dropped parked task %s that cannot be read (%s)", task_id, reason)
         published = self._publish(jobs)
-        if len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
-            return 0.0  # there may be more due: look again at once
+        if published and len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
+            return 0.0  # there may be more due and room for them: look again at once
         if next_due is None:
             return IDLE_SECONDS
-        return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS if published else 0.0, next_due))
+        # No room (or nothing due yet): never a busy loop on TAKE_DUE.
+        return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS, next_due))
 
     def _publish(self, jobs: list[Job]) -> int:
         sent: list[str] = []

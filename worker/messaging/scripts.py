@@ -86,8 +86,8 @@ return fmt(due)
 """
 )
 
-# TAKE_DUE: a pump claims due entries, at most ARGV[1], and no more than keep ARGV[3]
-# published-but-unreceived messages in the broker (flow control).
+# TAKE_DUE: a pump claims due entries, at most ARGV[1], and keeps no more than ARGV[3]
+# messages published (or being published, by any pump) and not yet received (flow control).
 #   KEYS[1] (unused), KEYS[2] sending, KEYS[3] sent, KEYS[4] jobs; high-priority jobs first
 #   ARGV[1] most to take, ARGV[2] claim seconds, ARGV[3] most unreceived,
 #   ARGV[4] receive within seconds
@@ -109,7 +109,8 @@ for _, id in ipairs(unreceived) do
   redis.call('ZREM', KEYS[3], id)
   if redis.call('HEXISTS', KEYS[4], id) == 1 then make_due(id, fmt(now)) end
 end
-local room = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - redis.call('ZCARD', KEYS[3]))
+local waiting = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[2])
+local room = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - waiting)
 local out = {fmt(now), ''}
 for _, lane in ipairs({DUE_HIGH, DUE}) do
   if room > 0 then

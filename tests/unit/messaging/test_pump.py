@@ -81,15 +81,17 @@ def test_given_a_publish_that_fails_then_the_job_is_due_again_shortly_and_publis
     assert parking.counts()["sent"] == 1
 
 
-def test_given_one_slot_when_many_are_due_then_at_most_2_wait_in_the_broker_until_held(
+def test_given_two_slots_when_many_are_due_then_one_per_slot_waits_in_the_broker_until_held(
     lot: LotFactory,
 ) -> None:
-    assert UNRECEIVED_PER_SLOT == 2
+    # One message per pool slot waits in the broker; the slot's other is the one in hand
+    # (prefetch 1, acknowledged late): the queue plus the unacked ones stay <= 2 per slot.
+    assert UNRECEIVED_PER_SLOT == 1
     parking = lot("pump")
     for i in range(6):
         parking.park(make_job(f"t{i}"), 0)
     app = FakeApp()
-    pump = Pump(app, parking, slots=1)
+    pump = Pump(app, parking, slots=2)
 
     pump.run_once()
     pump.run_once()
@@ -102,6 +104,19 @@ def test_given_one_slot_when_many_are_due_then_at_most_2_wait_in_the_broker_unti
 
     assert len(app.published) == 3
     assert len(set(app.published)) == 3
+
+
+def test_given_another_pump_publishing_then_its_claims_count_against_the_room(
+    lot: LotFactory,
+) -> None:
+    first, second = lot("p1"), lot("p2")
+    for i in range(6):
+        first.park(make_job(f"t{i}"), 0)
+
+    claimed, _, _ = first.take_due(limit=4, unreceived=4)  # still publishing them...
+    assert len(claimed) == 4
+
+    assert second.take_due(limit=4, unreceived=4)[0] == []  # ...so no room for another
 
 
 def test_given_a_held_task_not_in_hand_then_it_is_due_again_after_two_checks_not_one(
