@@ -112,7 +112,10 @@ if owner and tonumber(ARGV[3]) > 0 then
   local beat = redis.call('ZSCORE', KEYS[2], owner)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-  if beat and tonumber(beat) < now - tonumber(ARGV[3]) then
+  -- The lock's age from its TTL: one taken less than dead_after ago is its holder's (alive
+  -- since; right after a Redis stall every heartbeat is old for a moment).
+  local age = (tonumber(ARGV[2]) - redis.call('PTTL', KEYS[1])) / 1000
+  if beat and tonumber(beat) < now - tonumber(ARGV[3]) and age > tonumber(ARGV[3]) then
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     return 2
   end

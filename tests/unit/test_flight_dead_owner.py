@@ -6,6 +6,8 @@ Run on a real redis-server and on fakeredis (``store`` from tests/unit/limiter_s
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from tests.unit.limiter_stores import Store, store_fixture  # noqa: F401
@@ -48,12 +50,14 @@ def test_given_w1_holds_the_step_lock_and_beats_then_w2_cannot_take_it(store: St
 def test_given_w1_holds_the_step_lock_when_its_heartbeat_is_old_then_w2_takes_it(
     store: Store,
 ) -> None:
-    w1 = flights(store.client, "w1")
-    w2 = flights(store.new_client(), "w2")
+    w1 = flights(store.client, "w1", dead_after=0.3)
+    w2 = flights(store.new_client(), "w2", dead_after=0.3)
     beat(store.client, "w1", age=0)
     assert w1.lock(MODEL, "task-1") is True
 
-    beat(store.client, "w1", age=6)  # w1 stopped beating
+    beat(store.client, "w1", age=1)  # w1 stopped beating...
+    assert w2.lock(MODEL, "task-2") is False  # ...but took the lock 0.3 s ago or less
+    time.sleep(0.35)
     assert w2.lock(MODEL, "task-2") is True
 
     assert holder(store.client) == b"w2|task-2"
@@ -92,3 +96,14 @@ def test_given_w1_holds_the_lock_when_w2_unlocks_then_nothing_happens(store: Sto
     assert holder(store.client) == b"w1|task-1"
     w1.unlock(MODEL, "task-1")
     assert holder(store.client) is None
+
+
+def test_given_a_redis_stall_when_every_heartbeat_is_old_then_a_fresh_lock_is_kept(
+    store: Store,
+) -> None:
+    w1 = flights(store.client, "w1")
+    w2 = flights(store.new_client(), "w2")
+    beat(store.client, "w1", age=10)  # every heartbeat is old right after a stall
+    assert w1.lock(MODEL, "task-1") is True
+
+    assert w2.lock(MODEL, "task-2") is False

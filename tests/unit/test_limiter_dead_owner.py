@@ -3,6 +3,8 @@ score in reload:workers) is older than dead_after are dropped when the cap is re
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from tests.unit.limiter_stores import Store, expect_go, expect_wait, make_limiter, store_fixture  # noqa: F401
@@ -46,13 +48,15 @@ def test_given_w1_holds_the_only_slot_and_beats_then_w2_waits(store: Store) -> N
 def test_given_w1_holds_the_only_slot_when_its_heartbeat_is_old_then_w2_goes_at_once(
     store: Store,
 ) -> None:
-    w1 = worker_limiter(store.client, "w1")
-    w2 = worker_limiter(store.new_client(), "w2")
+    w1 = worker_limiter(store.client, "w1", dead_after=0.3)
+    w2 = worker_limiter(store.new_client(), "w2", dead_after=0.3)
     beat(store.client, "w1", age=0)
     dead_lease = expect_go(w1.acquire()).lease
     expect_wait(w2.acquire(), "in_flight")
 
-    beat(store.client, "w1", age=DEAD_AFTER + 1)  # w1 stopped beating
+    beat(store.client, "w1", age=1)  # w1 stopped beating...
+    expect_wait(w2.acquire(), "in_flight")  # ...but granted this lease 0.3 s ago or less
+    time.sleep(0.35)
     granted = expect_go(w2.acquire())
 
     assert granted.lease.startswith("w2|")
@@ -105,3 +109,16 @@ def test_given_slots_free_then_a_dead_owners_lease_is_left_to_its_ttl(store: Sto
 
     expect_go(w2.acquire())
     assert w2.in_flight() == 2
+
+
+def test_given_a_redis_stall_when_every_heartbeat_is_old_then_a_fresh_lease_is_kept(
+    store: Store,
+) -> None:
+    # Right after a Redis stall every worker's heartbeat is old until the pumps beat again;
+    # a lease granted since then belongs to a worker that is plainly alive.
+    w1 = worker_limiter(store.client, "w1")
+    w2 = worker_limiter(store.new_client(), "w2")
+    beat(store.client, "w1", age=DEAD_AFTER + 5)
+    expect_go(w1.acquire())
+
+    expect_wait(w2.acquire(), "in_flight")

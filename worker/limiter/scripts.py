@@ -114,10 +114,14 @@ local live = redis.call('ZCARD', KEYS[2])
 local holding = ARGV[7] ~= '' and redis.call('ZSCORE', KEYS[2], ARGV[7]) ~= false
 local dead_after = tonumber(ARGV[8])
 if not holding and live >= max_in_flight and dead_after > 0 then
-    -- So does the lease of a worker whose heartbeat stopped ("<worker id>|<lease>").
-    for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    -- So does the lease of a worker whose heartbeat stopped ("<worker id>|<lease>"), unless
+    -- it was granted less than dead_after ago: then its worker was alive since (right
+    -- after a Redis stall every heartbeat is old for a moment).
+    local leases = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+    for i = 1, #leases, 2 do
+        local member, granted = leases[i], tonumber(leases[i + 1]) - lease_seconds
         local owner = string.match(member, '^(.-)|')
-        if owner then
+        if owner and granted < now - dead_after then
             local beat = redis.call('ZSCORE', KEYS[5], owner)
             if beat and tonumber(beat) < now - dead_after then
                 redis.call('ZREM', KEYS[2], member)
