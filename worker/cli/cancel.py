@@ -16,22 +16,15 @@ from typing import Any
 
 import click
 
-__all__ = ["cancel"]
+from worker.cli.options import timeout_option
 
-DEFAULT_TIMEOUT_SECONDS = 60.0
+__all__ = ["cancel"]
 
 
 @click.command()
 @click.argument("batch_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the workers' answer as JSON.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIMEOUT_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for a worker to answer.",
-)
+@timeout_option("answer")
 @click.pass_context
 def cancel(ctx: click.Context, batch_id: str, as_json: bool, timeout: float) -> None:
     """Cancel BATCH_ID: its models that are not final stop, and its summary arrives."""

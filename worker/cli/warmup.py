@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 import click
 from celery import states
 
+from worker.cli.options import timeout_option
+
 if TYPE_CHECKING:
     from celery import Celery
 
@@ -46,7 +48,6 @@ __all__ = [
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-DEFAULT_TIMEOUT_SECONDS = 60.0
 START_POLL_SECONDS = 0.1
 
 
@@ -234,14 +235,7 @@ def _print_batch_id(batch_id: str, as_json: bool) -> None:
     show_default=True,
     help="high: overtakes normal batches in the queue and in the limiter.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULT_TIMEOUT_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long to wait for a worker to accept the batch.",
-)
+@timeout_option("accept the batch")
 @click.pass_context
 def warmup(
     ctx: click.Context,
