@@ -62,6 +62,12 @@ def test_a_cancelled_batch_stops_within_seconds_and_its_summary_arrives(
     assert again == {"batch_id": batch_id, "cancelled": [], "finished": True}
     with pytest.raises(Exception, match="no batch 'no-such-batch'"):
         producer.send_task("cancel_batch", args=["no-such-batch"]).get(timeout=30)
+    with pytest.raises(Exception, match="batch_id"):  # not a string: refused at the edge
+        producer.send_task("cancel_batch", args=[123]).get(timeout=30)
+    with pytest.raises(Exception, match="priority: expected 'normal' or 'high'"):
+        producer.send_task("warmup_batch", args=[["x-1"]], kwargs={"priority": "urgent"}).get(
+            timeout=30
+        )
 
 
 def test_a_model_shared_with_a_live_batch_carries_on_for_it_reloaded_once(
