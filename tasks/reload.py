@@ -8,7 +8,7 @@ the message exist) or parks itself in Redis until its next step is due.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from celery.exceptions import Ignore, Reject, Retry
 
@@ -49,7 +49,7 @@ def reload_model(
     except Exception as exc:
         # A bug must not leave the model (and so its batch) unfinished forever.
         logger.exception("internal error while reloading %s", model_id)
-        outcome = _failed(model_id, f"internal error: {type(exc).__name__}")
+        outcome = _ended(model_id, "failed", f"internal error: {type(exc).__name__}")
         if batch_id is not None:
             _record(batch_id, outcome)
     if not self.finish_once():
@@ -84,22 +84,15 @@ def _advance(task: ParkingTask, model_id: str, batch_id: str | None, priority: s
 def _cancelled(task: ParkingTask, model_id: str) -> Outcome:
     """The batch was cancelled: leave the model's flight (another batch may carry it on;
     with no task left, no further call is made) and end as cancelled."""
-    rt = runtime()
-    rt.reloader.flights.detach(task.request.id or f"adhoc:{model_id}", model_id)
-    return Outcome(
-        model_id=model_id,
-        state="cancelled",
-        reason="cancelled",
-        upstream_calls=0,
-        flight_id="",
-        finished_at=rt.clock(),
-    )
+    runtime().reloader.flights.detach(task.request.id or f"adhoc:{model_id}", model_id)
+    return _ended(model_id, "cancelled", "cancelled")
 
 
-def _failed(model_id: str, reason: str) -> Outcome:
+def _ended(model_id: str, state: Literal["failed", "cancelled"], reason: str) -> Outcome:
+    """An outcome this task decided without a flight (no upstream call of its own)."""
     return Outcome(
         model_id=model_id,
-        state="failed",
+        state=state,
         reason=reason,
         upstream_calls=0,
         flight_id="",

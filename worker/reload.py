@@ -65,15 +65,12 @@ Stage = Literal["waiting", "reloading"]
 
 @dataclass(frozen=True)
 class Later:
-    """Come back in ``seconds``; ``reason`` is shown in Flower as the retry's cause.
-
-    ``due`` is the time until the flight's next step (the same as ``seconds``).
-    """
+    """Come back in ``seconds`` (the flight's next step); ``reason`` is shown in Flower as
+    the retry's cause."""
 
     seconds: float
     reason: str
     stage: Stage
-    due: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -146,7 +143,7 @@ class Reloader:
         return Later(0.0, "flight lost; starting a new one", "waiting")
 
     def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
-        return Later(seconds, reason, _stage(flight), due=seconds)
+        return Later(seconds, reason, _stage(flight))
 
     def _step(
         self, model_id: str, flight_id: str, task_id: str, how: str, priority: str
@@ -193,7 +190,7 @@ class Reloader:
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
             # The upstream counts a loading model against the account's queue: keep its
             # slot until the next check (and the call it makes) is over.
-            self.limiter.renew(decision.lease, result.due + self.settings.call_seconds)
+            self.limiter.renew(decision.lease, result.seconds + self.settings.call_seconds)
             self.flights.update(model_id, lease=decision.lease)
         else:
             self.limiter.release(decision.lease)
