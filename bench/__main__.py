@@ -22,7 +22,7 @@ from bench.contenders import asyncio_peer, naive_celery, project
 from bench.harness import API_KEY
 from bench.measure import RunResult, add_peer_ratios, build_row, warm_curve
 from bench.scenarios import Scenario, scenarios
-from worker.sim.process import SimulatorProcess
+from sandbox.sim.process import SimulatorProcess
 
 RUNNERS: dict[str, Callable[[Scenario, SimulatorProcess, Path], RunResult]] = {
     "project": project.run,

@@ -11,8 +11,8 @@ import httpx
 import redis
 
 from bench.scenarios import Scenario
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 
 __all__ = [
     "API_KEY",

@@ -25,7 +25,7 @@ from collections import Counter
 import aiohttp
 import httpx
 
-from worker.sim.process import SimulatorProcess
+from sandbox.sim.process import SimulatorProcess
 
 KEY = "bench-key"
 

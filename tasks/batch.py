@@ -9,11 +9,11 @@
   chord fired early (a duplicated header result) it waits for the ledger.
 - ``batch_backstop(batch_id=None)``: per batch (parked by the launch, every
   ``RELOAD_BATCH_GRACE_SECONDS``) and for every open batch (the beat schedule's
-  sweep), it runs the reconciler (``worker.reconcile``: lost models dispatched
+  sweep), it runs the reconciler (``worker.batch.reconcile``: lost models dispatched
   again, the batch deadline), completes once a batch whose models are all final
   but whose callback has not run after the grace (or cannot run: chord broken),
   prunes open-set entries whose ledger is gone, and sends again the webhook
-  deliveries whose task was lost (``worker.outbox``). One bad batch is logged and
+  deliveries whose task was lost (``worker.batch.outbox``). One bad batch is logged and
   skipped; it never stops the sweep of the others.
 - ``post_batch_webhook(batch_id)`` delivers the batch's outbox record: signed,
   with an idempotency key, retried with full-jitter backoff for up to
@@ -31,16 +31,21 @@ from celery import chord
 
 from tasks.reload import reload_model
 from worker import constants as c
-from worker.batch import OUTBOX_FIRST_WAIT_SECONDS, InvalidBatch, check_batch, complete_batch
+from worker.batch.completion import (
+    OUTBOX_FIRST_WAIT_SECONDS,
+    InvalidBatch,
+    check_batch,
+    complete_batch,
+)
+from worker.batch.ledger import Ledger
+from worker.batch.outbox import Outbox, backoff_seconds
+from worker.batch.reconcile import Reconciler
+from worker.batch.webhook import UnsafeURL, WebhookError, post_json
 from worker.celery import app, settings
-from worker.ledger import Ledger
+from worker.messaging.results import Waiting
 from worker.messaging.task import ParkingTask
-from worker.outbox import Outbox, backoff_seconds
 from worker.producer import parking_lot, producer_ledger, redis_clock
-from worker.reconcile import Reconciler
-from worker.results import Waiting
 from worker.validation import InvalidModelIds, check_model_id, check_priority
-from worker.webhook import UnsafeURL, WebhookError, post_json
 
 __all__ = [
     "InvalidBatch",

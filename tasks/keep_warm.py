@@ -2,8 +2,8 @@
 
 When ``RELOAD_KEEP_WARM`` is set (a comma list of ids or a file with one id per
 line, checked at start), beat sends this task once when it starts and then every
-minute (``worker.keepwarm.tick_seconds``). Each run asks Redis, in one atomic
-step on Redis's clock (``worker.keepwarm``), which models are due: those neither
+minute (``worker.batch.keepwarm.tick_seconds``). Each run asks Redis, in one atomic
+step on Redis's clock (``worker.batch.keepwarm``), which models are due: those neither
 confirmed warm by any batch nor put in a keep-warm batch within the last
 ``RELOAD_KEEP_WARM_EVERY`` (default 6 days). The due ones become an ordinary batch
 through ``launch_batch``, keyed on this task's id, so a redelivered run never
@@ -21,8 +21,8 @@ import redis
 from celery import signals
 
 from tasks.batch import launch_batch
+from worker.batch.keepwarm import KeepWarmStore
 from worker.celery import app, settings
-from worker.keepwarm import KeepWarmStore
 from worker.messaging.task import ParkingTask
 
 __all__ = ["keep_warm"]

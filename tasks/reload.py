@@ -1,6 +1,6 @@
 """``reload_model(model_id, batch_id=None)``: warm one model, without holding a slot to wait.
 
-Each execution takes at most one step of the model's flight (``worker.reload``)
+Each execution takes at most one step of the model's flight (``worker.reload.reloader``)
 and then either returns the final outcome (once per task id, whatever copies of
 the message exist) or parks itself in Redis until its next step is due.
 """
@@ -13,10 +13,10 @@ from typing import Any, Literal
 from celery.exceptions import Ignore, Reject, Retry
 
 from worker.celery import app
-from worker.flight import Outcome
+from worker.messaging.results import Waiting
 from worker.messaging.task import INFRASTRUCTURE_ERRORS, ParkingTask
-from worker.reload import Final
-from worker.results import Waiting
+from worker.reload.flight import Outcome
+from worker.reload.reloader import Final
 from worker.runtime import runtime
 from worker.validation import check_model_id, check_priority
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from worker.embedded_redis import EmbeddedRedis
+from sandbox.embedded_redis import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")

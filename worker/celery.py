@@ -7,8 +7,9 @@ acks, reject on worker lost, prefetch 1, results kept longer than the longest
 batch, JSON only, and task events on so that Flower sees every reload, retry
 and failure.
 
-The settings are read from the environment once, here, at import; a bad value
-stops the process with one line naming the variable.
+The settings are read from the environment once, here, at import, and handed
+to the wiring (``worker.producer.configure``); a bad value stops the process
+with one line naming the variable.
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from urllib.parse import urlsplit
 
 from celery import Celery, signals
 
+from worker import producer
+from worker.batch.keepwarm import tick_seconds
 from worker.client import QUEUE
 from worker.constants import RESULT_TTL_SECONDS, VISIBILITY_TIMEOUT_SECONDS
-from worker.keepwarm import tick_seconds
 from worker.messaging.pump import PumpStep
+from worker.messaging.strays import StrayWatchStep
 from worker.messaging.task import ParkingTask
+from worker.runtime import close_runtime, runtime
 from worker.settings import ConfigError, Settings
-from worker.strays import StrayWatchStep
 
 __all__ = ["app", "create_app", "settings"]
 
@@ -44,7 +47,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     redis_broker = urlsplit(settings.broker_url).scheme in {"redis", "rediss"}
     return {
         "broker_url": settings.broker_url,
-        "broker_transport": "worker.broker:Transport" if redis_broker else None,
+        "broker_transport": "worker.messaging.broker:Transport" if redis_broker else None,
         "result_backend": _result_backend(settings.result_backend),
         "broker_connection_retry_on_startup": True,
         "broker_transport_options": broker_options,
@@ -53,7 +56,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         # Celery's consumer, keeping the messages it cannot decode or run in the dead-letter list.
-        "worker_consumer": "worker.deadletter:Consumer",
+        "worker_consumer": "worker.messaging.deadletter:Consumer",
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -73,9 +76,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def _result_backend(url: str) -> str:
-    """Redis results go through ``worker.results`` (no records for tasks that only wait)."""
+    """Redis results go through ``worker.messaging.results`` (no records for mere waits)."""
     if urlsplit(url).scheme in {"redis", "rediss"}:
-        return f"worker.results:ResultBackend+{url}"
+        return f"worker.messaging.results:ResultBackend+{url}"
     return url
 
 
@@ -114,6 +117,7 @@ def _load_settings() -> Settings:
 
 
 settings = _load_settings()
+producer.configure(settings)
 app = create_app(settings)
 
 # Task executions between two garbage collections in a pool process (see _collect_garbage).
@@ -136,8 +140,6 @@ def _open_process_resources(**_: Any) -> None:
     """A pool process builds its resources (Redis, the httpx client, the limiter) as it
     starts, before its first task, then takes what it has so far out of the garbage
     collector's scans (``gc.freeze``): what stays is this process's for good."""
-    from worker.runtime import runtime
-
     try:
         runtime()
     except Exception:  # Redis not reachable yet: built on first use instead
@@ -161,6 +163,4 @@ def _collect_garbage(**_: Any) -> None:
 
 @signals.worker_process_shutdown.connect
 def _close_process_resources(**_: Any) -> None:
-    from worker.runtime import close_runtime
-
     close_runtime()

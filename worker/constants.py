@@ -84,7 +84,7 @@ WARMED_KEY = f"{KEY_PREFIX}warmed"
 """Sorted set: model id -> Redis time its last flight ended warm (whichever batch asked)."""
 
 KEEP_WARM_ASKED_KEY = f"{KEY_PREFIX}keepwarm:asked"
-"""Sorted set: model id -> Redis time keep-warm last put it in a batch (worker.keepwarm)."""
+"""Sorted set: model id -> Redis time keep-warm last put it in a batch (worker.batch.keepwarm)."""
 
 
 def keep_warm_run_key(task_id: str) -> str:
@@ -97,11 +97,11 @@ OPEN_BATCHES_KEY = f"{KEY_PREFIX}batches:open"
 
 OUTBOX_KEY = f"{KEY_PREFIX}outbox"
 """Sorted set: batches whose webhook is not delivered yet, scored by when the sweep sends
-their delivery task again if it was lost (worker.outbox)."""
+their delivery task again if it was lost (worker.batch.outbox)."""
 
 DEADLETTER_KEY = f"{KEY_PREFIX}deadletter"
 """List, newest first: JSON records {at, reason, raw, queue} of broker messages no worker
-could read (worker.deadletter), capped at DEADLETTER_MAX_ENTRIES."""
+could read (worker.messaging.deadletter), capped at DEADLETTER_MAX_ENTRIES."""
 
 DEADLETTER_COUNT_KEY = f"{KEY_PREFIX}deadletter:count"
 """Counter: how many broker messages were ever kept aside (the list keeps the latest)."""

@@ -1,9 +1,11 @@
-"""Per-process Redis access that needs no API key: for tasks, the pump, the CLI and Flower.
+"""Per-process Redis access that needs no API key: for tasks, the pump, the CLI and the dashboard.
 
-Workers, the CLI and the scheduler share this one client per process (built
-after a fork, never before); the upstream client and the limiter, which need
-the key, live in ``worker.runtime``. The client rides out a short Redis outage
-(a restart, a failover) by retrying with backoff instead of failing at once.
+Whoever starts the process builds the settings once and hands them over with
+``configure(settings)`` (``worker.celery`` for workers, beat and Flower; the
+CLI for its commands). One client per process is built from them on first use
+(after a fork, never before) and rides out a short Redis outage (a restart, a
+failover) by retrying with backoff. The upstream client and the limiter, which
+need the API key, live in ``worker.runtime``.
 """
 
 from __future__ import annotations
@@ -14,18 +16,61 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from worker.batch.ledger import Ledger
 from worker.clock import RedisClock
-from worker.ledger import Ledger
+from worker.messaging import deadletter, parking
 from worker.messaging.identity import WORKER_ID
 from worker.messaging.parking import ParkingLot
+from worker.settings import Settings
 
-__all__ = ["parking_lot", "producer_ledger", "redis_client", "redis_clock"]
+__all__ = [
+    "configure",
+    "configured",
+    "parking_lot",
+    "producer_ledger",
+    "redis_client",
+    "redis_clock",
+    "settings",
+]
 
 # Retries of one Redis command through an outage: backoff 0.1 s doubling to 2 s, about
 # 20 s in all, then the error reaches the caller.
 REDIS_RETRIES = 14
 
 _clients: dict[int, tuple[redis.Redis, Ledger, ParkingLot, RedisClock]] = {}
+_settings: Settings | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Use ``settings`` for this process's resources; call once, as the process starts.
+
+    Parameters:
+        settings: the validated settings (``Settings.from_env()``).
+
+    Also hands the parking lot and the dead-letter list their Redis
+    (``worker.messaging.parking.provide``, ``worker.messaging.deadletter.configure``).
+    """
+    global _settings
+    _settings = settings
+    _clients.clear()
+    parking.provide(parking_lot)
+    deadletter.configure(settings.redis_url)
+
+
+def configured() -> bool:
+    """Whether ``configure`` was called in this process."""
+    return _settings is not None
+
+
+def settings() -> Settings:
+    """The settings given to ``configure``.
+
+    Raises:
+        RuntimeError: ``configure`` was not called (a wiring bug, not a user error).
+    """
+    if _settings is None:
+        raise RuntimeError("worker.producer.configure(settings) was not called in this process")
+    return _settings
 
 
 def build_redis(url: str) -> redis.Redis:
@@ -43,10 +88,8 @@ def build_redis(url: str) -> redis.Redis:
 def _current() -> tuple[redis.Redis, Ledger, ParkingLot, RedisClock]:
     pid = os.getpid()
     if pid not in _clients:
-        from worker.celery import settings
-
         _clients.clear()  # a forked child must not reuse its parent's sockets
-        client = build_redis(settings.redis_url)
+        client = build_redis(settings().redis_url)
         _clients[pid] = (client, Ledger(client), ParkingLot(client, WORKER_ID), RedisClock(client))
     return _clients[pid]
 

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 import redis
 
 from worker import constants as c
+from worker import producer
+from worker.batch.ledger import Ledger
 from worker.clock import Clock
-from worker.flight import FlightStore
-from worker.ledger import Ledger
 from worker.limiter import Limiter
 from worker.limiter.breaker import Breaker
 from worker.messaging.identity import WORKER_ID
 from worker.producer import parking_lot, producer_ledger, redis_client, redis_clock
-from worker.reload import Reloader
+from worker.reload.flight import FlightStore
+from worker.reload.reloader import Reloader
 from worker.settings import Settings
 from worker.upstream import UpstreamClient
 from worker.upstream.hints import Hints
@@ -115,9 +116,7 @@ def runtime() -> Runtime:
     """This process's resources, built on first use (and again after a fork)."""
     global _current
     if _current is None or _current[0] != os.getpid():
-        from worker.celery import settings
-
-        _current = (os.getpid(), build_runtime(settings))
+        _current = (os.getpid(), build_runtime(producer.settings()))
     return _current[1]
 
 

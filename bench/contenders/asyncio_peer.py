@@ -45,7 +45,7 @@ from aiolimiter import AsyncLimiter
 from bench.harness import API_KEY, ROOT, ledger_of, model_ids
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
-from worker.sim.process import SimulatorProcess
+from sandbox.sim.process import SimulatorProcess
 
 __all__ = ["Peer", "run"]
 

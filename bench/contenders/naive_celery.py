@@ -17,9 +17,9 @@ from celery.result import ResultSet
 from bench.harness import API_KEY, CONCURRENCY, ROOT, ledger_of, model_ids
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
-from worker.embedded_redis import EmbeddedRedis
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
+from sandbox.embedded_redis import EmbeddedRedis
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 
 __all__ = ["run"]
 

@@ -23,10 +23,10 @@ from bench.harness import (
 )
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
+from sandbox.embedded_redis import EmbeddedRedis
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from worker.client import client_app
-from worker.embedded_redis import EmbeddedRedis
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 __all__ = ["run"]
 

@@ -18,10 +18,10 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.embedded_redis import EmbeddedRedis
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from worker.client import client_app
-from worker.embedded_redis import EmbeddedRedis
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 API_KEY = "sk-test-0123456789abcdef"
 _databases = itertools.count(1)

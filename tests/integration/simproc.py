@@ -1,10 +1,10 @@
 """Start the upstream simulator for a test: ``with start_simulator("--key", "k") as url:``.
 
 The simulator runs as a real child process (``reloadctl sim``'s command, via
-``python -m worker.sim``) on a free port. On entry the context manager reads the
+``python -m sandbox.sim``) on a free port. On entry the context manager reads the
 URL from the child's first stdout line and waits until it answers; on exit it
 stops the child by its pid (SIGTERM, then SIGKILL), reaps it and closes its
-pipes, whatever happened in the block. See :mod:`worker.sim.process`.
+pipes, whatever happened in the block. See :mod:`sandbox.sim.process`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from worker.sim.process import SimulatorProcess
+from sandbox.sim.process import SimulatorProcess
 
 
 @contextmanager

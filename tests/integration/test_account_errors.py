@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, ledger_of, worker_env
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

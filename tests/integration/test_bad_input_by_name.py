@@ -23,11 +23,11 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import ledger_of, worker_env
 from tests.integration.reliability import wait_until
-from worker.deadletter import DeadLetters
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
+from worker.messaging.deadletter import DeadLetters
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

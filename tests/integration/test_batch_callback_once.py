@@ -9,10 +9,10 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import worker_env
 from tests.integration.webhook_receiver import WebhookReceiver
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 

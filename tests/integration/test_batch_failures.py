@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import ledger_of, worker_env
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 

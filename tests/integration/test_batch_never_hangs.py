@@ -25,13 +25,13 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import worker_env
 from tests.integration.reliability import wait_until
 from tests.integration.webhook_receiver import WebhookReceiver
 from worker import constants as c
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
-from worker.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from worker.batch.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -26,12 +26,12 @@ import redis
 from celery import Celery
 
 from bench.measure import _tree_memory
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import ledger_of, worker_env
 from tests.integration.reliability import wait_until
 from worker import constants as c
 from worker.client import QUEUE
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [
     pytest.mark.slow,

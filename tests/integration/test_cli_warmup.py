@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import worker_env
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 

@@ -36,11 +36,11 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, ledger_of, worker_env
 from tests.integration.reliability import redis_now, result_of
 from worker import constants as c
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 _LIBS = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
 LIBFAKETIME = _LIBS[0] if _LIBS else ""

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
+from sandbox.embedded_redis import free_port
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, worker_env
-from worker.embedded_redis import free_port
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import worker_env
 from worker.client import client_app
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 

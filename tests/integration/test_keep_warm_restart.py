@@ -2,7 +2,7 @@
 and models a batch warmed within the period are not called again.
 
 The period is an hour, so any second batch within the test would be a bug. What is
-due lives in Redis (worker.keepwarm), not in beat's schedule file, so the restarted
+due lives in Redis (worker.batch.keepwarm), not in beat's schedule file, so the restarted
 beat even gets a fresh schedule file.
 """
 
@@ -18,10 +18,10 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import ledger_of, worker_env
 from worker.client import QUEUE
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = pytest.mark.slow
 

@@ -16,6 +16,8 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import ledger_of, worker_env
 from tests.integration.reliability import (
     assert_no_lease_past_expiry,
@@ -24,8 +26,6 @@ from tests.integration.reliability import (
     wait_until,
 )
 from tests.integration.webhook_receiver import WebhookReceiver
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

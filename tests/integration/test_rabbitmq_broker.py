@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from celery import Celery
 
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import ledger_of, worker_env
 from tests.integration.reliability import wait_until
 from tests.integration.webhook_receiver import WebhookReceiver
 from worker.client import client_app
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 

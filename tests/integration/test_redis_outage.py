@@ -45,6 +45,9 @@ from kombu import Connection
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from sandbox.embedded_redis import EmbeddedRedis
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, ledger_of, worker_env
 from tests.integration.reliability import (
     assert_no_lease_past_expiry,
@@ -55,9 +58,6 @@ from tests.integration.reliability import (
 )
 from tests.integration.webhook_receiver import WebhookReceiver
 from worker.client import client_app
-from worker.embedded_redis import EmbeddedRedis
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -407,7 +407,7 @@ def test_the_upstream_never_sees_more_than_the_in_flight_cap(outage: Outage) -> 
 ACK_BUG = pytest.mark.xfail(
     strict=True,
     reason=(
-        "worker/broker.py + kombu: a task running when the broker connection drops is acked "
+        "messaging/broker.py + kombu: a task running when the broker connection drops is acked "
         "after the reconnect on its old, collected channel ('Couldn't ack ... the broker "
         "connection is already closed'): its message stays in kombu's unacked hash and is "
         "delivered again after the 900 s visibility timeout"

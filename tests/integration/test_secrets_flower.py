@@ -17,12 +17,12 @@ import httpx
 import pytest
 from celery import Celery
 
+from sandbox.embedded_redis import free_port
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, worker_env
 from tests.integration.reliability import wait_until
 from tests.integration.test_secrets_never_leak import secret_forms
-from worker.embedded_redis import free_port
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -22,12 +22,12 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.embedded_redis import EmbeddedRedis
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, ledger_of, worker_env
 from tests.integration.reliability import wait_until
 from tests.integration.webhook_receiver import WebhookReceiver
-from worker.embedded_redis import EmbeddedRedis
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from worker.sim.process import SimulatorError, SimulatorProcess
+from sandbox.sim.process import SimulatorError, SimulatorProcess
 
 RELOADCTL = Path(sys.executable).with_name("reloadctl")
 
@@ -62,7 +62,7 @@ def test_a_busy_port_is_a_clear_error() -> None:
 
 def test_python_m_worker_sim_is_the_same_command() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "worker.sim", "--help"],
+        [sys.executable, "-m", "sandbox.sim", "--help"],
         capture_output=True,
         text=True,
         timeout=30,

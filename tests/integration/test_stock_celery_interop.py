@@ -24,12 +24,12 @@ import pytest
 import redis
 from celery import Celery
 
+from sandbox.embedded_redis import free_port
+from sandbox.processes import CeleryProcess
+from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import worker_env
 from tests.integration.reliability import wait_until
 from tests.integration.test_flower_api import wait_until_answering
-from worker.embedded_redis import free_port
-from worker.processes import CeleryProcess
-from worker.sim.process import SimulatorProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 
-from worker.flight import FlightStore
+from worker.reload.flight import FlightStore
 
 NOW = 1_700_000_000.0
 TTL = 3600

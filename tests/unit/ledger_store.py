@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import fakeredis
 import pytest
 
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
 
 NOW = 1_700_000_000.0
 

@@ -25,10 +25,10 @@ import fakeredis
 import httpx
 import pytest
 
-from worker.flight import FlightStore
 from worker.limiter import Go, Limiter, Wait
 from worker.limiter.breaker import Breaker
-from worker.reload import Final, Later, Reloader
+from worker.reload.flight import FlightStore
+from worker.reload.reloader import Final, Later, Reloader
 from worker.settings import Rate, Secret, Settings
 from worker.upstream import UpstreamClient
 

@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from worker import backoff
+from worker.reload import backoff
 
 BASE, CAP, WARM = 1.0, 60.0, 120.0
 

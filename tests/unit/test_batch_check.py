@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.batch import InvalidBatch, check_batch, check_callback_url
+from worker.batch.completion import InvalidBatch, check_batch, check_callback_url
 
 
 def test_given_good_ids_and_no_callback_then_the_unique_ids_in_order() -> None:

@@ -10,8 +10,8 @@ an unknown batch is ``missing``.
 from __future__ import annotations
 
 from tests.unit.ledger_store import NOW, ledger_fixture  # noqa: F401
-from worker.batch import CLAIM_SECONDS, complete_batch
-from worker.ledger import Ledger
+from worker.batch.completion import CLAIM_SECONDS, complete_batch
+from worker.batch.ledger import Ledger
 
 
 def make(ledger: Ledger, *, finish: bool) -> None:

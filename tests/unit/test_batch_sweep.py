@@ -10,7 +10,7 @@ import pytest
 
 import tasks.batch as tb
 from worker import constants as c
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
 from worker.messaging.parking import ParkingLot
 
 NOW = 1_700_000_000.0

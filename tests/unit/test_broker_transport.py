@@ -15,13 +15,13 @@ import redis
 from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
-from worker import deadletter
-from worker.broker import Channel, Transport, envelope_problem
 from worker.celery import celery_config
-from worker.deadletter import DeadLetters
+from worker.messaging import deadletter
+from worker.messaging.broker import Channel, Transport, envelope_problem
+from worker.messaging.deadletter import DeadLetters
 from worker.settings import Settings
 
-TRANSPORT = "worker.broker:Transport"
+TRANSPORT = "worker.messaging.broker:Transport"
 PINNED_KOMBU = "5.7.0"
 
 
@@ -40,13 +40,13 @@ def test_messages_are_kombus_standard_envelopes_and_the_consumer_keeps_bad_ones(
     config = celery_config(Settings(broker_url="redis://127.0.0.1:6379/0"))
 
     assert "body_encoding" not in config["broker_transport_options"]  # kombu's base64 default
-    assert config["worker_consumer"] == "worker.deadletter:Consumer"
+    assert config["worker_consumer"] == "worker.messaging.deadletter:Consumer"
 
 
 def test_kombu_is_the_pinned_version() -> None:
     assert kombu.__version__ == PINNED_KOMBU, (
         f"kombu is {kombu.__version__}, the project pins {PINNED_KOMBU}: check whether the "
-        "Redis-restart bug that worker/broker.py works around is still there "
+        "Redis-restart bug that worker/messaging/broker.py works around is still there "
         "(test_stock_kombu_still_has_the_restart_bug) and what envelope_problem must catch, "
         "then update the pin and this test"
     )
@@ -65,9 +65,11 @@ def test_stock_kombu_still_has_the_restart_bug() -> None:
     except AttributeError as exc:
         assert "hostname" in str(exc)
     except Exception as exc:
-        pytest.fail(f"kombu fixed the restart bug: remove worker/broker.py's override ({exc!r})")
+        pytest.fail(
+            f"kombu fixed the restart bug: remove worker/messaging/broker.py's override ({exc!r})"
+        )
     else:
-        pytest.fail("kombu fixed the restart bug: remove worker/broker.py's override")
+        pytest.fail("kombu fixed the restart bug: remove worker/messaging/broker.py's override")
 
 
 def test_a_collected_connection_raises_a_connection_error_not_attribute_error() -> None:

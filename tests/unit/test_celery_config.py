@@ -47,7 +47,7 @@ def test_broker_and_backend_overrides() -> None:
     config = celery_config(settings)
 
     assert config["broker_url"] == "amqp://guest:guest@rabbit:5672//"
-    assert config["result_backend"] == "worker.results:ResultBackend+redis://state:6379/2"
+    assert config["result_backend"] == "worker.messaging.results:ResultBackend+redis://state:6379/2"
 
 
 def test_the_api_key_is_not_in_the_configuration() -> None:
@@ -66,7 +66,7 @@ def test_waiting_is_not_recorded_but_errors_are() -> None:
     """A task that only waits leaves no RETRY record (memory per model in flight)."""
     from celery import Celery
 
-    from worker.results import ResultBackend, Waiting
+    from worker.messaging.results import ResultBackend, Waiting
 
     stored: list[str] = []
 

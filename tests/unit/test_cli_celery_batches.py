@@ -13,9 +13,9 @@ import pytest
 import redis
 from kombu.exceptions import OperationalError
 
-from worker.batch import InvalidBatch
+from worker.batch.completion import InvalidBatch
+from worker.batch.ledger import Ledger
 from worker.cli.warmup import CeleryBatches, Rejected, Unavailable
-from worker.ledger import Ledger
 
 
 class Sent:

@@ -9,10 +9,10 @@ import fakeredis
 import pytest
 from click.testing import CliRunner, Result
 
+from worker.batch.ledger import Ledger
 from worker.cli import main
 from worker.cli.status import TABLE_LIMIT, print_rich, read_status
-from worker.deadletter import DeadLetters
-from worker.ledger import Ledger
+from worker.messaging.deadletter import DeadLetters
 
 CREATED = 1_790_000_000.0  # 2026-09-21 14:13:20 UTC
 

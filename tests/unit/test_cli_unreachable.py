@@ -16,11 +16,11 @@ import redis
 from celery import Celery
 from click.testing import CliRunner
 
+from worker.batch.ledger import Ledger
 from worker.cli import main
 from worker.cli.errors import connection_problem, redact
 from worker.cli.warmup import CeleryBatches
 from worker.client import client_app
-from worker.ledger import Ledger
 
 
 def free_port() -> int:
@@ -128,7 +128,7 @@ def test_other_errors_are_not_mistaken_for_an_unreachable_redis() -> None:
         ("redis://user:pw@host:6379/0", "redis://user:***@host:6379/0"),
         ("amqp://guest:guest@rabbit:5672//", "amqp://guest:***@rabbit:5672//"),
         ("redis://host:6379/0", "redis://host:6379/0"),
-        ("worker.results:ResultBackend+redis://:pw@h/1", "redis://:***@h/1"),
+        ("worker.messaging.results:ResultBackend+redis://:pw@h/1", "redis://:***@h/1"),
         (
             "sentinel://:a@h1:26379;sentinel://:b@h2:26379",
             "sentinel://:***@h1:26379;sentinel://:***@h2:26379",

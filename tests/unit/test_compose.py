@@ -130,9 +130,26 @@ def test_the_image_installs_the_package_and_runs_as_a_non_root_user() -> None:
         if line.strip() and not line.strip().startswith("#")
     ]
 
-    assert lines[0] == "FROM python:3.11-slim"
-    assert any(line.startswith("RUN pip install .") for line in lines)
+    assert lines[0] == "FROM python:3.11-slim AS production"
+    assert any(line.startswith("RUN pip install . ") for line in lines)
     users = [line.split()[1] for line in lines if line.startswith("USER ")]
     assert users and users[-1] not in {"root", "0"}
+    production = lines[: lines.index("FROM production AS sandbox")]
+    assert users[0] not in {"root", "0"} and f"USER {users[0]}" in production
     ignored = (ROOT / ".dockerignore").read_text().splitlines()
     assert ".venv" in ignored and ".git" in ignored
+
+
+def test_the_production_image_leaves_out_the_sandbox() -> None:
+    """Given the Dockerfile's two stages, the production one never sees the sandbox package or
+    its extra; only the simulator's service builds the sandbox stage."""
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    split = lines.index("FROM production AS sandbox")
+    production, sandbox = lines[:split], lines[split:]
+
+    assert not any("sandbox" in line for line in production if not line.startswith("#"))
+    assert "COPY sandbox ./sandbox" in sandbox
+    assert any(line.startswith("RUN pip install '.[sandbox]'") for line in sandbox)
+    services = load_compose()["services"]
+    assert services["worker"]["build"]["target"] == "production"
+    assert services["simulator"]["build"]["target"] == "sandbox"

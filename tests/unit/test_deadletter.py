@@ -12,8 +12,9 @@ import fakeredis
 import pytest
 from celery.worker.consumer import Consumer as CeleryConsumer
 
-from worker import constants, deadletter
-from worker.deadletter import Consumer, DeadLetters, keep_aside, raw_of, task_body_problem
+from worker import constants
+from worker.messaging import deadletter
+from worker.messaging.deadletter import Consumer, DeadLetters, keep_aside, raw_of, task_body_problem
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_no_record_counts_zero(store: DeadLetters) -> None:
 def test_keeping_aside_logs_an_error_naming_the_key(
     store: DeadLetters, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="worker.deadletter"):
+    with caplog.at_level(logging.ERROR, logger="worker.messaging.deadletter"):
         keep_aside("garbage", "not JSON: Expecting value", "reload")
 
     assert store.latest()[0]["reason"] == "not JSON: Expecting value"
@@ -80,7 +81,7 @@ def test_redis_down_while_keeping_aside_is_logged_not_raised(
     monkeypatch.setattr(deadletter, "_client", lambda: client)
     client.connection_pool.connection_kwargs["server"].connected = False
 
-    with caplog.at_level(logging.ERROR, logger="worker.deadletter"):
+    with caplog.at_level(logging.ERROR, logger="worker.messaging.deadletter"):
         keep_aside("garbage", "not JSON", "reload")  # does not raise
 
     assert "could not keep an unreadable broker message aside in reload:deadletter" in caplog.text

@@ -7,7 +7,7 @@ import os
 import pytest
 import redis
 
-from worker.embedded_redis import EmbeddedRedis, find_redis_server
+from sandbox.embedded_redis import EmbeddedRedis, find_redis_server
 
 
 def test_finds_a_redis_server_binary() -> None:

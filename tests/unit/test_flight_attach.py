@@ -11,7 +11,7 @@ import fakeredis
 
 from tests.unit.flight_store import NOW, TTL, redis_client_fixture, store_fixture  # noqa: F401
 from worker import constants as c
-from worker.flight import FlightStore, Outcome
+from worker.reload.flight import FlightStore, Outcome
 
 
 def attach(store: FlightStore, task_id: str, new_id: str, model_id: str = "model-a") -> object:

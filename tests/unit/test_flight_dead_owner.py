@@ -12,7 +12,7 @@ import redis
 
 from tests.unit.limiter_stores import Store, store_fixture  # noqa: F401
 from worker import constants as c
-from worker.flight import FlightStore
+from worker.reload.flight import FlightStore
 
 MODEL = "model-a"
 

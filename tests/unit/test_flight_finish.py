@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.flight_store import NOW, redis_client_fixture, store_fixture  # noqa: F401
 from worker import constants as c
-from worker.flight import FlightStore, Outcome
+from worker.reload.flight import FlightStore, Outcome
 
 
 def start(store: FlightStore, flight_id: str, task_id: str = "task-1") -> None:

@@ -1,4 +1,4 @@
-"""Keep-warm's decision (worker.keepwarm) on a real Redis: which models are due, atomically.
+"""Keep-warm's decision (worker.batch.keepwarm) on a real Redis: which models are due, atomically.
 
 A model is due unless a flight confirmed it warm, or keep-warm asked for it,
 within the period; the choice is Redis's (its TIME), marked in the same step, and
@@ -12,9 +12,9 @@ import time
 import redis
 
 from worker import constants as c
+from worker.batch.keepwarm import TICK_SECONDS, KeepWarmStore, tick_seconds
 from worker.celery import _beat_schedule
-from worker.flight import FlightStore, Outcome
-from worker.keepwarm import TICK_SECONDS, KeepWarmStore, tick_seconds
+from worker.reload.flight import FlightStore, Outcome
 from worker.settings import Settings
 
 DAY = 24 * 3600.0

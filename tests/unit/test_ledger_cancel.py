@@ -9,8 +9,8 @@ is left as it is; an unknown one is said to be missing.
 from __future__ import annotations
 
 from tests.unit.ledger_store import NOW, ledger_fixture  # noqa: F401
-from worker.batch import complete_batch
-from worker.ledger import Ledger
+from worker.batch.completion import complete_batch
+from worker.batch.ledger import Ledger
 
 
 def open_batch(ledger: Ledger) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from tests.unit.ledger_store import NOW, ledger_fixture, redis_of  # noqa: F401
 from worker import constants as c
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
 
 SUMMARY = {"batch_id": "b1", "total": 2}
 

@@ -11,7 +11,7 @@ import json
 
 from tests.unit.ledger_store import NOW, ledger_fixture, redis_of  # noqa: F401
 from worker import constants as c
-from worker.ledger import STATES, Ledger
+from worker.batch.ledger import STATES, Ledger
 
 
 def test_given_a_new_batch_when_created_then_every_model_is_queued_and_counted(

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.unit.ledger_store import NOW, ledger_fixture, redis_of  # noqa: F401
 from worker import constants as c
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
 
 
 def test_given_a_new_batch_when_created_then_one_command_reaches_redis(

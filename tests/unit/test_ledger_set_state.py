@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from tests.unit.ledger_store import NOW, ledger_fixture  # noqa: F401
-from worker.ledger import FINAL_STATES, STATES, Ledger
+from worker.batch.ledger import FINAL_STATES, STATES, Ledger
 
 
 def make(ledger: Ledger, ids: list[str]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from tests.unit.ledger_store import NOW, ledger_fixture  # noqa: F401
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
 
 IDS = ["m5", "m1", "m4", "m2", "m3"]
 

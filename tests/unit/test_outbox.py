@@ -12,9 +12,9 @@ import random
 
 from tests.unit.ledger_store import NOW, ledger_fixture, redis_of  # noqa: F401
 from worker import constants as c
-from worker.batch import OUTBOX_FIRST_WAIT_SECONDS, complete_batch
-from worker.ledger import Ledger
-from worker.outbox import Outbox, backoff_seconds
+from worker.batch.completion import OUTBOX_FIRST_WAIT_SECONDS, complete_batch
+from worker.batch.ledger import Ledger
+from worker.batch.outbox import Outbox, backoff_seconds
 
 
 def finished(ledger: Ledger, url: str | None) -> None:

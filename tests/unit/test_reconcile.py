@@ -16,9 +16,9 @@ import fakeredis
 import pytest
 
 from worker import constants as c
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
+from worker.batch.reconcile import DEADLINE_REASON, Reconciler
 from worker.messaging.parking import Job, ParkingLot
-from worker.reconcile import DEADLINE_REASON, Reconciler
 
 NOW = 1_700_000_000.0
 GRACE = 30.0

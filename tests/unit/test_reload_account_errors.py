@@ -12,7 +12,7 @@ from __future__ import annotations
 import httpx
 
 from tests.unit.reload_harness import Rig, error, rig_fixture, success  # noqa: F401
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 
 def legacy_bad_key(request: httpx.Request) -> httpx.Response:

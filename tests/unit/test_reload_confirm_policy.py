@@ -19,7 +19,7 @@ from tests.unit.reload_harness import (  # noqa: F401
     success,
 )
 from worker import constants as c
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 WARM = 120.0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tests.unit.reload_harness import Rig, rig_fixture, success  # noqa: F401
 from worker import constants as c
-from worker.reload import Later
+from worker.reload.reloader import Later
 
 
 def test_given_the_flight_vanished_when_the_task_comes_back_then_a_new_flight_is_started(

@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.reload_harness import Rig, rig_fixture, success  # noqa: F401
 from worker.limiter import Go, Wait
-from worker.reload import Later
+from worker.reload.reloader import Later
 from worker.settings import Rate
 
 

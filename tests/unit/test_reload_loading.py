@@ -18,7 +18,7 @@ from tests.unit.reload_harness import (  # noqa: F401
     rig_fixture,
     success,
 )
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 WARM = 120.0
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.unit.reload_harness import Rig, error, processing, rig_fixture, success  # noqa: F401
 from worker import constants as c
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 
 def redis_now(rig: Rig) -> float:

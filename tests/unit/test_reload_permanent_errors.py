@@ -12,7 +12,7 @@ import pytest
 
 from tests.unit.reload_harness import Answer, Rig, error, rig_fixture  # noqa: F401
 from worker import constants as c
-from worker.reload import Final
+from worker.reload.reloader import Final
 
 PERMANENT = [
     pytest.param(400, "model_id is required", id="400"),

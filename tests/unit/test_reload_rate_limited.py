@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.unit.reload_harness import Rig, error, rig_fixture, success  # noqa: F401
-from worker.reload import Later
+from worker.reload.reloader import Later
 
 LIMIT_MESSAGE = "Rate limit exceeded. Maximum 5 queued requests allowed."
 

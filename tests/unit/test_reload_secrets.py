@@ -20,7 +20,7 @@ from tests.unit.reload_harness import (  # noqa: F401
     rig_fixture,
     success,
 )
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 
 def everything_stored(rig: Rig) -> list[Any]:

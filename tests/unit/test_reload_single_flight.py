@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.reload_harness import Rig, error, rig_fixture, success  # noqa: F401
 from worker import constants as c
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 WARM = 120.0
 

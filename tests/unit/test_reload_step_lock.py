@@ -10,7 +10,7 @@ from __future__ import annotations
 from tests.unit.reload_harness import Rig, rig_fixture, success  # noqa: F401
 from worker import constants as c
 from worker.constants import BUSY_RETRY_SECONDS
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 
 def test_given_the_step_lock_is_held_by_another_when_the_step_is_due_then_later_without_a_call(

@@ -8,7 +8,7 @@ with no further call; coming back before the timer ends neither calls nor finish
 from __future__ import annotations
 
 from tests.unit.reload_harness import START, Rig, processing, rig_fixture, success  # noqa: F401
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 WARM = 120.0
 

@@ -21,7 +21,7 @@ from tests.unit.reload_harness import (  # noqa: F401
     rig_fixture,
     success,
 )
-from worker.reload import Final, Later
+from worker.reload.reloader import Final, Later
 
 TRANSIENT = [
     pytest.param(error(500, "Internal server error. Please try again."), "HTTP 500", id="500"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from worker.cli.sim import sim
+from sandbox.sim.cli import sim
 
 
 @pytest.mark.parametrize(

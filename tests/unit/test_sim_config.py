@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.sim.config import ConfigError, SimConfig, parse_fault
+from sandbox.sim.config import ConfigError, SimConfig, parse_fault
 
 
 def test_defaults_follow_the_upstream_page() -> None:

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from worker.sim.config import FAULT_KINDS, SimConfig
-from worker.sim.faults import fault_table, pick, reply
-from worker.sim.replies import Action
+from sandbox.sim.config import FAULT_KINDS, SimConfig
+from sandbox.sim.faults import fault_table, pick, reply
+from sandbox.sim.replies import Action
 
 CONFIG = SimConfig(keys=("k",), retry_after=30.0, time_scale=4.0)
 

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from worker.sim.clock import ManualClock
-from worker.sim.ledger import NO_KEY_LABEL, Ledger, WindowMax, key_label
+from sandbox.sim.clock import ManualClock
+from sandbox.sim.ledger import NO_KEY_LABEL, Ledger, WindowMax, key_label
 
 
 def test_key_label_is_a_short_sha256_and_never_the_key() -> None:

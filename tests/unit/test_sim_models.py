@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from worker.sim.clock import ManualClock
-from worker.sim.config import SimConfig
-from worker.sim.models import ModelBook, Outcome, initially_warm
+from sandbox.sim.clock import ManualClock
+from sandbox.sim.config import SimConfig
+from sandbox.sim.models import ModelBook, Outcome, initially_warm
 
 
 def book(clock: ManualClock, **knobs: object) -> ModelBook:

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from worker.sim.clock import ManualClock
-from worker.sim.config import SimConfig
-from worker.sim.ledger import key_label
-from worker.sim.replies import Reply
-from worker.sim.simulator import Simulator, Ticket
+from sandbox.sim.clock import ManualClock
+from sandbox.sim.config import SimConfig
+from sandbox.sim.ledger import key_label
+from sandbox.sim.replies import Reply
+from sandbox.sim.simulator import Simulator, Ticket
 
 KEY = "k-secret"
 LABEL = key_label(KEY)

@@ -15,10 +15,10 @@ import redis
 from celery import Celery
 from click.testing import CliRunner
 
+from sandbox.embedded_redis import EmbeddedRedis
+from worker.batch.ledger import Ledger
 from worker.cli import main
-from worker.embedded_redis import EmbeddedRedis
-from worker.ledger import Ledger
-from worker.strays import find_strays, watch_once
+from worker.messaging.strays import find_strays, watch_once
 
 OURS = frozenset({"warmup_batch", "reload_model"})
 
@@ -47,7 +47,7 @@ def test_only_our_task_names_are_found_and_moved(
     careless.send_task("warmup_batch", args=[["m3"]], priority=9)
 
     found = find_strays(real_redis, OURS)
-    with caplog.at_level(logging.WARNING, logger="worker.strays"):
+    with caplog.at_level(logging.WARNING, logger="worker.messaging.strays"):
         moved = watch_once(real_redis, OURS)
 
     assert dict(found.counts) == {"warmup_batch": 2}
@@ -69,7 +69,7 @@ def test_a_message_another_worker_moved_first_is_not_moved_twice(
     first_look = find_strays(real_redis, OURS)
 
     assert watch_once(real_redis, OURS) == 1
-    from worker.strays import move_strays
+    from worker.messaging.strays import move_strays
 
     assert move_strays(real_redis, first_look) == 0
     assert real_redis.llen("reload") == 1

@@ -10,7 +10,7 @@ import json
 import httpx
 import pytest
 
-from worker.webhook import (
+from worker.batch.webhook import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     WebhookError,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from worker.batch import InvalidBatch, check_batch
-from worker.webhook import UnsafeURL, check_destination, check_url, post_json
+from worker.batch.completion import InvalidBatch, check_batch
+from worker.batch.webhook import UnsafeURL, check_destination, check_url, post_json
 
 INSIDE = [
     "http://127.0.0.1/x",

@@ -1,8 +1,10 @@
 """``reloadctl``: the command line of the reload worker.
 
-Each sub-command lives in its own module of this package; this module only
-assembles the group, importing each command lazily so that ``reloadctl sim``
-does not pay for importing Celery.
+Each sub-command lives in its own module of this package (``demo`` and
+``sim`` in the local tooling, ``sandbox``); this module only assembles the
+group, importing each command lazily so that ``reloadctl sim`` does not pay
+for importing Celery, and so that a production install without the sandbox
+extra still runs every other command.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import click
 # command name -> "module:attribute"
 _COMMANDS = {
     "cancel": "worker.cli.cancel:cancel",
-    "demo": "worker.cli.demo:demo",
-    "sim": "worker.cli.sim:sim",
+    "demo": "sandbox.demo:demo",
+    "sim": "sandbox.sim.cli:sim",
     "status": "worker.cli.status:status",
     "warmup": "worker.cli.warmup:warmup",
 }
@@ -31,7 +33,13 @@ class _LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target.split(":")
-        command: Any = getattr(importlib.import_module(module_name), attribute)
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if not module_name.startswith("sandbox") or exc.name is None:
+                raise
+            return _needs_sandbox(cmd_name, exc.name)
+        command: Any = getattr(module, attribute)
         assert isinstance(command, click.Command)
         return command
 
@@ -49,6 +57,26 @@ class _LazyGroup(click.Group):
                 raise
             click.echo(f"error: {describe_unreachable(problem, state_url())}", err=True)
             ctx.exit(1)
+
+
+def _needs_sandbox(name: str, missing: str) -> click.Command:
+    """A stand-in for a sandbox command on an install without the sandbox extra."""
+
+    def explain() -> None:
+        click.echo(
+            f"error: 'reloadctl {name}' is local tooling and needs the sandbox extra "
+            f"({missing} is not installed): pip install 'modelslab-reload-worker[sandbox]'",
+            err=True,
+        )
+        raise click.exceptions.Exit(2)
+
+    return click.Command(
+        name,
+        callback=explain,
+        context_settings={"ignore_unknown_options": True},
+        params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+        help="Needs the sandbox extra.",
+    )
 
 
 @click.group(cls=_LazyGroup)

@@ -9,7 +9,8 @@ error. URLs are shown with their password masked.
 from __future__ import annotations
 
 import re
-import sys
+
+from worker import producer
 
 __all__ = ["client_url", "connection_problem", "describe_unreachable", "redact", "state_url"]
 
@@ -18,7 +19,7 @@ _PASSWORD = re.compile(r"(?P<scheme>[a-z0-9+.-]+://)(?P<user>[^:@/;]*):[^@/;]*@"
 
 def redact(url: str) -> str:
     """``url`` with any password replaced by ``***`` (every URL of a ``;`` list too)."""
-    url = url.split("+", 1)[1] if url.startswith("worker.results:") else url
+    url = url.split("+", 1)[1] if url.startswith("worker.messaging.results:") else url
     return _PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
 
 
@@ -55,10 +56,8 @@ def describe_unreachable(problem: BaseException, url: str, what: str = "Redis") 
 
 
 def state_url() -> str:
-    """The Redis URL of the loaded settings (``REDIS_URL``), or ``?`` before they are read."""
-    module = sys.modules.get("worker.celery")
-    settings = getattr(module, "settings", None)
-    return str(getattr(settings, "redis_url", "?"))
+    """The Redis URL of the configured settings (``REDIS_URL``), or ``?`` before they are read."""
+    return producer.settings().redis_url if producer.configured() else "?"
 
 
 def client_url(client: object) -> str:

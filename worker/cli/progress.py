@@ -34,7 +34,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from worker.ledger import FINAL_STATES, STATES
+from worker.batch.ledger import FINAL_STATES, STATES
 
 __all__ = [
     "LiveDisplay",

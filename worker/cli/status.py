@@ -1,15 +1,15 @@
 """``reloadctl status``: a batch's ledger, for people (a table) or programs (``--json``).
 
 The ledger comes from ``worker.producer`` unless the caller passes a
-``worker.ledger.Ledger`` as click's ``obj`` (the tests pass one over fakeredis).
+``worker.batch.ledger.Ledger`` as click's ``obj`` (the tests pass one over fakeredis).
 Models are listed failures first, then those still working, then the warm
 ones, each group in the batch's order; the table stops after
 ``TABLE_LIMIT`` rows unless ``--all``.
 
-When broker messages were kept aside as unreadable (``worker.deadletter``),
+When broker messages were kept aside as unreadable (``worker.messaging.deadletter``),
 a last line says how many; ``--json`` always has ``deadletter_count``. When
 this project's tasks wait on Celery's default queue ``celery`` (a producer
-that left out ``queue="reload"``, ``worker.strays``), a warning line names the
+that left out ``queue="reload"``, ``worker.messaging.strays``), a warning line names the
 fix; ``--json`` has ``stranded_on_default_queue`` (task name -> count).
 
 Exit codes: 0 shown; 1 Redis unreachable; 2 no such batch (or a
@@ -30,8 +30,8 @@ import click
 from worker.constants import DEADLETTER_KEY
 
 if TYPE_CHECKING:
-    from worker.ledger import Ledger
-    from worker.strays import Strays
+    from worker.batch.ledger import Ledger
+    from worker.messaging.strays import Strays
 
 __all__ = [
     "TABLE_LIMIT",
@@ -200,14 +200,16 @@ def status(ctx: click.Context, batch_id: str, as_json: bool, show_all: bool) -> 
     """
     import redis
 
-    from worker.deadletter import DeadLetters
-    from worker.ledger import Ledger
+    from worker.batch.ledger import Ledger
+    from worker.messaging.deadletter import DeadLetters
 
     if isinstance(ctx.obj, Ledger):
         ledger = ctx.obj
     else:
+        from worker.cli.setup import settings
         from worker.producer import producer_ledger
 
+        settings()
         ledger = producer_ledger()
     try:
         view = read_status(ledger, batch_id)
@@ -255,14 +257,14 @@ def _strays(ledger: Ledger, given: bool) -> Strays | None:
 
     The broker is the ledger's Redis when the caller passed the ledger or the URLs match.
     """
-    from worker.strays import broker_redis, find_strays
+    from worker.messaging.strays import broker_redis, find_strays
 
     if given:
         return find_strays(ledger.client, _TASK_NAMES)
-    from worker.celery import app, settings
-    from worker.strays import our_tasks
+    from worker.cli.setup import settings as command_settings
 
-    names = our_tasks(app) | _TASK_NAMES
+    settings = command_settings()
+    names = _TASK_NAMES
     if settings.broker_url == settings.redis_url:
         return find_strays(ledger.client, names)
     client = broker_redis(settings.broker_url)
@@ -274,7 +276,7 @@ def _strays(ledger: Ledger, given: bool) -> Strays | None:
         client.close()
 
 
-# The public task names (worker.celery's app lists them all once its tasks are imported).
+# The public task names (the public contract, docs/design.md).
 _TASK_NAMES = frozenset(
     {"reload_model", "warmup_batch", "cancel_batch", "batch_status", "keep_warm"}
 )

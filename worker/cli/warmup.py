@@ -32,7 +32,7 @@ from worker.cli.options import timeout_option
 if TYPE_CHECKING:
     from celery import Celery
 
-    from worker.ledger import Ledger
+    from worker.batch.ledger import Ledger
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -258,7 +258,7 @@ def warmup(
     within --timeout); 2 bad input or the workers rejected the batch;
     130 interrupted (the batch keeps running).
     """
-    from worker.batch import InvalidBatch, check_batch
+    from worker.batch.completion import InvalidBatch, check_batch
     from worker.cli.input import InputError, collect_ids
 
     try:

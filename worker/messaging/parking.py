@@ -25,7 +25,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,3 +373,24 @@ class ParkingLot:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_provider: Callable[[], ParkingLot] | None = None
+
+
+def provide(factory: Callable[[], ParkingLot]) -> None:
+    """Make ``factory`` the source of this process's parking lot (called by the wiring,
+    ``worker.producer.configure``), so that this package never imports the wiring."""
+    global _provider
+    _provider = factory
+
+
+def current_lot() -> ParkingLot:
+    """This process's parking lot, from the factory given to ``provide``.
+
+    Raises:
+        RuntimeError: nothing was provided (``worker.producer.configure`` was not called).
+    """
+    if _provider is None:
+        raise RuntimeError("no parking lot: worker.producer.configure(settings) was not called")
+    return _provider()

@@ -35,7 +35,7 @@ from celery.worker import state
 from kombu.serialization import loads
 
 from worker import constants as c
-from worker.messaging.parking import Job, ParkingLot
+from worker.messaging.parking import Job, ParkingLot, current_lot
 from worker.messaging.task import ParkingTask, job_from_signature
 
 __all__ = ["Pump", "PumpStep", "on_task_received"]
@@ -191,10 +191,8 @@ class PumpStep(bootsteps.StartStopStep):
         self._pump: Pump | None = None
 
     def start(self, worker: Any) -> None:
-        from worker.producer import parking_lot
-
         self._pump = Pump(
-            worker.app, parking_lot(), slots=worker.concurrency or 1, in_hand=_requests_in_hand
+            worker.app, current_lot(), slots=worker.concurrency or 1, in_hand=_requests_in_hand
         )
         self._thread = threading.Thread(target=self._run, name="reload-pump", daemon=True)
         self._thread.start()
@@ -253,9 +251,7 @@ def on_task_received(sender: Any = None, request: Any = None, **_: Any) -> None:
     """Hold each received task of ours, so that a dead worker's tasks are taken over."""
     if request is None or not isinstance(request.task, ParkingTask):
         return
-    from worker.producer import parking_lot
-
     try:
-        parking_lot().hold(request.id, lambda: job_from_request(request))
+        current_lot().hold(request.id, lambda: job_from_request(request))
     except redis.RedisError as exc:
         logger.warning("could not record that this worker holds %s: %s", request.id, exc)

@@ -32,7 +32,7 @@ from celery import Task
 from celery.exceptions import Reject, Retry
 from celery.utils import uuid
 
-from worker.messaging.parking import Job, ParkingLot, split_options
+from worker.messaging.parking import Job, ParkingLot, current_lot, split_options
 
 __all__ = ["INFRASTRUCTURE_ERRORS", "ParkingTask", "job_from_signature"]
 
@@ -51,7 +51,7 @@ class ParkingTask(Task[Any, Any]):
     """Base class of this project's tasks (``@app.task(base=ParkingTask)``)."""
 
     abstract = True
-    #: Returns this process's parking lot; ``None``: ``worker.producer.parking_lot``.
+    #: Returns this process's parking lot; ``None``: the one given to ``parking.provide``.
     lot_factory: Callable[[], ParkingLot] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -68,9 +68,7 @@ class ParkingTask(Task[Any, Any]):
         """This process's parking lot (built on first use, after a fork)."""
         if self.lot_factory is not None:
             return self.lot_factory()
-        from worker.producer import parking_lot
-
-        return parking_lot()
+        return current_lot()
 
     def apply_async(
         self,

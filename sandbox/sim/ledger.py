@@ -13,7 +13,7 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from functools import lru_cache
 
-from worker.sim.clock import Clock
+from sandbox.sim.clock import Clock
 
 #: The label of a request that carried no usable key.
 NO_KEY_LABEL = "key-missing"

@@ -6,7 +6,7 @@ real upstream on this machine::
     with SimulatorProcess(["--key", "k", "--reload-seconds", "1"]) as sim:
         httpx.post(f"{sim.base_url}/model_reload", json={...})
 
-The child runs ``python -m worker.sim ARGS`` (the ``reloadctl sim`` command) on
+The child runs ``python -m sandbox.sim ARGS`` (the ``reloadctl sim`` command) on
 a free port unless ``--port`` is given. :meth:`SimulatorProcess.start` reads the
 URL from the child's first stdout line and waits until ``GET /_sim/ledger``
 answers; :meth:`SimulatorProcess.stop` sends SIGTERM, then SIGKILL after a
@@ -68,7 +68,7 @@ class SimulatorProcess:
         """Start the child and wait until it answers; returns its base URL."""
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "worker.sim", *self.args],
+            [sys.executable, "-m", "sandbox.sim", *self.args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr,

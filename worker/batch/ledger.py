@@ -10,7 +10,7 @@ Keys (see ``worker.constants``):
 - ``reload:batch:{id}:counts`` hash: state → how many models are in it;
 - ``reload:batches:open`` sorted set: open batch ids by creation time;
 - ``reload:outbox`` sorted set: batches whose webhook is still to be delivered, scored
-  by when the sweep should send its delivery task again (see ``worker.outbox``).
+  by when the sweep should send its delivery task again (see ``worker.batch.outbox``).
 
 Creating a batch and completing it are each one Lua script: a process killed
 mid-way leaves either nothing or the whole step (keys with their TTL, the

@@ -22,13 +22,13 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from worker.sim import faults, replies
-from worker.sim.clock import Clock, SystemClock
-from worker.sim.config import SimConfig
-from worker.sim.ledger import Ledger, key_label
-from worker.sim.limits import Limits, Refusal
-from worker.sim.models import ModelBook, Outcome
-from worker.sim.replies import Reply
+from sandbox.sim import faults, replies
+from sandbox.sim.clock import Clock, SystemClock
+from sandbox.sim.config import SimConfig
+from sandbox.sim.ledger import Ledger, key_label
+from sandbox.sim.limits import Limits, Refusal
+from sandbox.sim.models import ModelBook, Outcome
+from sandbox.sim.replies import Reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from collections import deque
 
-from worker.sim.config import SimConfig
+from sandbox.sim.config import SimConfig
 
 
 class Refusal(enum.Enum):

@@ -25,9 +25,9 @@ from typing import TextIO
 
 from aiohttp import web
 
-from worker.sim.config import ConfigError, SimConfig
-from worker.sim.replies import Action, Reply
-from worker.sim.simulator import Simulator, Ticket
+from sandbox.sim.config import ConfigError, SimConfig
+from sandbox.sim.replies import Action, Reply
+from sandbox.sim.simulator import Simulator, Ticket
 
 RELOAD_PATHS = (
     "/model_reload",
@@ -36,7 +36,7 @@ RELOAD_PATHS = (
 )
 SIMULATOR = web.AppKey("simulator", Simulator)
 LOG_REQUESTS = web.AppKey("log_requests", bool)
-logger = logging.getLogger("worker.sim")
+logger = logging.getLogger("sandbox.sim")
 
 
 async def model_reload(request: web.Request) -> web.StreamResponse:

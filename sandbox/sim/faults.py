@@ -1,7 +1,7 @@
 """Fault injection: drawing a fault for a call and the reply that delivers it.
 
 One uniform draw per call picks at most one fault: the kinds are laid end to end
-on ``[0, 1)`` in :data:`~worker.sim.config.FAULT_KINDS` order, each as wide as its
+on ``[0, 1)`` in :data:`~sandbox.sim.config.FAULT_KINDS` order, each as wide as its
 probability; a draw past them all means no fault. With no faults configured no
 draw is made. A faulted call gets no other processing: no key check, no limit,
 no model change, no latency.
@@ -13,8 +13,8 @@ import math
 import random
 from collections.abc import Mapping
 
-from worker.sim.config import FAULT_KINDS, SimConfig
-from worker.sim.replies import HTML, Action, Reply, dumps, seconds_value
+from sandbox.sim.config import FAULT_KINDS, SimConfig
+from sandbox.sim.replies import HTML, Action, Reply, dumps, seconds_value
 
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"

@@ -18,8 +18,8 @@ import heapq
 import random
 from dataclasses import dataclass
 
-from worker.sim.clock import Clock
-from worker.sim.config import SimConfig
+from sandbox.sim.clock import Clock
+from sandbox.sim.config import SimConfig
 
 
 class State(enum.StrEnum):

@@ -11,7 +11,7 @@ and ``reload:deadletter:count`` counts every message ever kept aside
 
 Where they come from:
 
-- the Redis transport (``worker.broker``): an item on the queue's list that is
+- the Redis transport (``worker.messaging.broker``): an item on the queue's list that is
   not JSON, or JSON that kombu cannot make a message of (both would stop the
   worker);
 - ``Consumer`` below (the ``worker_consumer`` setting): envelopes Celery cannot
@@ -78,14 +78,24 @@ class DeadLetters:
         return [json.loads(item) for item in self._redis.lrange(c.DEADLETTER_KEY, 0, limit - 1)]
 
 
+_url: str | None = None
+
+
+def configure(redis_url: str) -> None:
+    """Keep dead letters in the Redis at ``redis_url`` (``REDIS_URL``); called by the wiring."""
+    global _url
+    _url = redis_url
+    _clients.clear()
+
+
 def _client() -> redis.Redis:
     """This process's dead-letter client on ``REDIS_URL`` (built after a fork, never before)."""
     if os.getpid() not in _clients:
-        from worker.celery import settings
-
+        if _url is None:
+            raise redis.ConnectionError("no Redis for dead letters: worker.producer not configured")
         _clients.clear()
         _clients[os.getpid()] = redis.Redis.from_url(
-            settings.redis_url,
+            _url,
             socket_timeout=TIMEOUT_SECONDS,
             socket_connect_timeout=TIMEOUT_SECONDS,
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from worker.sim.ledger import key_label
+from sandbox.sim.ledger import key_label
 
 #: Every fault the simulator can inject, in the order used to draw one.
 FAULT_KINDS: Final = (

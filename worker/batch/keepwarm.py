@@ -4,7 +4,7 @@ A configured model is *due* when neither of these is within the last period
 (``RELOAD_KEEP_WARM_EVERY``):
 
 - its last flight ended warm (``reload:warmed``, model -> Redis time, written by
-  ``worker.flight``'s finish whichever batch or producer asked for the model);
+  ``worker.reload.flight``'s finish whichever batch or producer asked for the model);
 - keep-warm itself put it in a batch (``reload:keepwarm:asked``), so a model still
   reloading, or one that failed, is not asked for again every tick.
 

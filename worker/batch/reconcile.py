@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker import constants as c
-from worker.ledger import FINAL_STATES, Ledger
+from worker.batch.ledger import FINAL_STATES, Ledger
 from worker.messaging.parking import Job, ParkingLot
 
 __all__ = ["DEADLINE_REASON", "Reconciled", "Reconciler"]

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from worker.sim.config import FAULT_KINDS, ConfigError, SimConfig, parse_fault
+from sandbox.sim.config import FAULT_KINDS, ConfigError, SimConfig, parse_fault
 
 _NON_NEGATIVE = click.FloatRange(min=0.0)
 
@@ -175,7 +175,7 @@ def sim(**options: object) -> None:
     /_sim/config and /_sim/models/ID. The first line on stdout is
     "simulator listening on URL".
     """
-    from worker.sim.server import run  # aiohttp is imported only when the command runs
+    from sandbox.sim.server import run  # aiohttp is imported only when the command runs
 
     try:
         config = SimConfig(**options)  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from worker.ledger import Ledger
+from worker.batch.ledger import Ledger
+from worker.batch.webhook import UnsafeURL, check_url
 from worker.validation import InvalidModelIds, validate_model_ids
-from worker.webhook import UnsafeURL, check_url
 
 __all__ = ["CLAIM_SECONDS", "InvalidBatch", "check_batch", "complete_batch"]
 

@@ -62,7 +62,7 @@ def _port(preferred: int) -> int:
     """``preferred`` if nothing listens there, else any free port."""
     import socket
 
-    from worker.embedded_redis import free_port
+    from sandbox.embedded_redis import free_port
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -150,7 +150,7 @@ def _summary_reader(
     """``counts()`` and ``summary()`` from the ledger; ``summary`` gives up at ``deadline``."""
     import redis
 
-    from worker.ledger import Ledger
+    from worker.batch.ledger import Ledger
 
     client = redis.Redis.from_url(redis_url)
     stack.push("the Redis client", client.close)
@@ -191,10 +191,10 @@ def _start_batch(redis_url: str, model_ids: list[str], stack: _Stack) -> str:
 
 def run_demo(models: int, reload_seconds: float, log_dir: Path, stack: _Stack) -> int:
     """Start everything, warm the batch, print the summary; the caller stops everything."""
+    from sandbox.embedded_redis import EmbeddedRedis
+    from sandbox.processes import CeleryProcess
+    from sandbox.sim.process import SimulatorProcess
     from worker.cli.progress import open_display, render_summary, watch_batch
-    from worker.embedded_redis import EmbeddedRedis
-    from worker.processes import CeleryProcess
-    from worker.sim.process import SimulatorProcess
 
     started = time.monotonic()
     api_key = f"demo-{secrets.token_hex(16)}"

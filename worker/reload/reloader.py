@@ -1,7 +1,7 @@
 """Reloading one model: the state machine behind ``reload_model``.
 
 ``advance()`` is called each time a ``reload_model`` task runs. It attaches the
-task to the model's flight (see ``worker.flight``), and, if the flight's next
+task to the model's flight (see ``worker.reload.flight``), and, if the flight's next
 action is due and no other task is taking it, takes exactly one step:
 
     acquire the limiter ── Wait ──────────────▶ later (limiter's delay)
@@ -34,11 +34,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from worker import backoff
 from worker.constants import BUSY_RETRY_SECONDS
-from worker.flight import FlightStore, Outcome
 from worker.limiter import Limiter, Wait
 from worker.limiter.breaker import Breaker
+from worker.reload import backoff
+from worker.reload.flight import FlightStore, Outcome
 from worker.settings import Settings
 from worker.upstream import (
     Accepted,

@@ -82,7 +82,7 @@ return {'created', ARGV[1]}
 """
 
 # KEYS[1] the model's flight hash, KEYS[2] outcome key, KEYS[3] fresh-warm memo, KEYS[4] step lock,
-# KEYS[5] last confirmed warm (model -> Redis time; worker.keepwarm)
+# KEYS[5] last confirmed warm (model -> Redis time; worker.batch.keepwarm)
 # ARGV[1] flight id, ARGV[2] outcome JSON, ARGV[3] outcome ttl (s), ARGV[4] fresh ttl (ms; 0: none),
 # ARGV[5] model id, ARGV[6] finished at if warm ('' if not)
 FINISH = """

@@ -15,9 +15,9 @@ kombu's standard JSON envelopes (base64 bodies), readable by any Celery client, 
 2. **An unreadable message** on the queue's list (already popped by ``BRPOP``)
    would stop the worker ("Unrecoverable error") or be lost: an item that is
    not JSON, or JSON that kombu cannot make a message of. Both are kept aside
-   in the dead-letter list (``worker.deadletter``) and the worker carries on.
+   in the dead-letter list (``worker.messaging.deadletter``) and the worker carries on.
    Envelopes kombu can read but Celery cannot run go to Celery's consumer,
-   whose handlers ``worker.deadletter.Consumer`` extends.
+   whose handlers ``worker.messaging.deadletter.Consumer`` extends.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Any
 import redis
 from kombu.transport import redis as kombu_redis
 
-from worker.deadletter import keep_aside
+from worker.messaging.deadletter import keep_aside
 
 __all__ = ["Channel", "Transport", "envelope_problem"]
 

