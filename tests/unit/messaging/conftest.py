@@ -14,12 +14,9 @@ from typing import Any
 import pytest
 import redis
 
-from tests.unit.limiter_stores import Store, store_fixture
+from tests.unit.support.stores import Store
 from worker import constants as c
 from worker.messaging.parking import Job, ParkingLot
-
-# The same two stores as the limiter's contract tests (a real redis-server and fakeredis).
-store = store_fixture
 
 
 @pytest.fixture

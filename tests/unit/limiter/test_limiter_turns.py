@@ -1,0 +1,56 @@
+"""Waiters get turns: callers turned away are told distinct moments, spaced by the pace,
+so a crowd of waiting tasks comes back one at a time instead of as a herd."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from tests.unit.support.stores import Store, expect_go, expect_wait, make_limiter
+from worker.limiter import Go
+
+
+def test_given_a_full_window_then_each_waiter_gets_a_later_turn_by_the_rate_pace(
+    store: Store,
+) -> None:
+    limiter = make_limiter(store.client, rate_count=4, rate_period=1.0, skew=0.0)
+    for _ in range(4):
+        expect_go(limiter.acquire())
+
+    waits = [expect_wait(limiter.acquire(), "rate").seconds for _ in range(5)]
+
+    gaps = [later - earlier for earlier, later in itertools.pairwise(waits)]
+    assert waits[0] <= 1.0
+    assert all(gap == pytest.approx(0.25, abs=0.02) for gap in gaps)
+
+
+def test_given_waiters_coming_back_on_their_turns_then_they_are_granted_at_the_rate(
+    store: Store,
+) -> None:
+    limiter = make_limiter(store.client, rate_count=5, rate_period=0.5, skew=0.0)
+    for _ in range(5):
+        expect_go(limiter.acquire())
+    turns = sorted(expect_wait(limiter.acquire(), "rate").seconds for _ in range(5))
+    start = time.monotonic()
+
+    granted = 0
+    for turn in turns:
+        time.sleep(max(0.0, turn - (time.monotonic() - start)) + 0.005)
+        granted += isinstance(limiter.acquire(), Go)
+    assert granted >= 4  # a turn is a forecast, not a reservation: allow one miss
+
+
+def test_given_a_full_cap_then_in_flight_waiters_are_spread_too(store: Store) -> None:
+    limiter = make_limiter(store.client, rate_count=100, max_in_flight=2)
+    expect_go(limiter.acquire())
+    expect_go(limiter.acquire())
+
+    # Each wait as an instant, so that the time between the calls does not shrink the spread.
+    waits = [
+        time.monotonic() + expect_wait(limiter.acquire(), "in_flight").seconds for _ in range(4)
+    ]
+
+    assert waits == sorted(waits)
+    assert waits[-1] - waits[0] == pytest.approx(3 * 0.25 / 2, abs=0.02)
