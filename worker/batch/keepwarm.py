@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import redis
 
 from worker import constants as c
+from worker.batch import scripts
 
 __all__ = ["TICK_SECONDS", "KeepWarmStore", "Selection", "tick_seconds"]
 
@@ -40,39 +41,6 @@ WARMED_HISTORY_SECONDS = 8 * 24 * 3600
 def tick_seconds(period: float) -> float:
     """Beat's interval for ``keep_warm``: every minute, or every period if that is shorter."""
     return min(TICK_SECONDS, period)
-
-
-# KEYS[1] warmed (model -> time), KEYS[2] asked (model -> time), KEYS[3] this run's record
-# ARGV[1] period (s), ARGV[2] record ttl (s), ARGV[3] history kept (s), ARGV[4..] model ids
-# Returns the run's record, JSON {at, due: [ids], warm: n, asked: n}, and 1 if new, 0 if
-# this run chose before.
-SELECT = """
-local prior = redis.call('GET', KEYS[3])
-if prior then return {prior, 0} end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local cutoff = now - tonumber(ARGV[1])
-local due, warm, asked = {}, 0, 0
-for i = 4, #ARGV do
-  local id = ARGV[i]
-  local w = redis.call('ZSCORE', KEYS[1], id)
-  local a = redis.call('ZSCORE', KEYS[2], id)
-  if w and tonumber(w) > cutoff then
-    warm = warm + 1
-  elseif a and tonumber(a) > cutoff then
-    asked = asked + 1
-  else
-    due[#due + 1] = id
-    redis.call('ZADD', KEYS[2], now, id)
-  end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. cutoff)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf',
-           '(' .. (now - math.max(tonumber(ARGV[1]), tonumber(ARGV[3]))))
-local record = cjson.encode({at = now, due = due, warm = warm, asked = asked})
-redis.call('SET', KEYS[3], record, 'EX', ARGV[2])
-return {record, 1}
-"""
 
 
 @dataclass(frozen=True)
@@ -95,7 +63,7 @@ class KeepWarmStore:
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
-        self._select = client.register_script(SELECT)
+        self._select = client.register_script(scripts.SELECT)
 
     def select(self, model_ids: Sequence[str], *, period: float, run_id: str) -> Selection:
         """Mark and return the models of ``model_ids`` that are due (see the module)."""

@@ -166,7 +166,6 @@ class ParkingLot:
         digest, entry, template = self._encode(job)
         fresh = self._templates.get(digest, 0.0) > time.monotonic() - _TEMPLATE_CACHE_SECONDS
         keys = [
-            c.DUE_KEY,
             c.JOBS_KEY,
             c.template_key(digest),
             c.held_key(self.worker_id),
@@ -197,7 +196,7 @@ class ParkingLot:
         due (``None``: nothing is parked).
         """
         reply = self._take_due(
-            keys=[c.DUE_KEY, c.SENDING_KEY, c.SENT_KEY, c.JOBS_KEY],
+            keys=[c.SENDING_KEY, c.SENT_KEY, c.JOBS_KEY],
             args=[limit, self.sending_lease, unreceived, self.receive_within],
         )
         now = float(_text(reply[0]))
@@ -225,7 +224,7 @@ class ParkingLot:
 
     def unsend(self, task_id: str, delay: float) -> None:
         """Publishing this job failed: it is due again in ``delay`` seconds."""
-        self._unsend(keys=[c.SENDING_KEY, c.DUE_KEY], args=[task_id, repr(delay)])
+        self._unsend(keys=[c.SENDING_KEY], args=[task_id, repr(delay)])
 
     def hold(self, task_id: str, build: Any) -> bool:
         """This worker received ``task_id``: hold it (a dead worker's holds are taken over).
@@ -238,7 +237,6 @@ class ParkingLot:
             c.held_key(self.worker_id),
             c.SENDING_KEY,
             c.SENT_KEY,
-            c.DUE_KEY,
             c.JOBS_KEY,
             c.JOBS_KEY,
         ]
@@ -263,7 +261,6 @@ class ParkingLot:
         keys = [
             c.done_key(task_id),
             c.JOBS_KEY,
-            c.DUE_KEY,
             c.held_key(self.worker_id),
             c.WORKERS_KEY,
         ]
@@ -283,19 +280,19 @@ class ParkingLot:
 
     def release(self, task_id: str) -> None:
         """The task ended (failed, or returned with no result to guard): forget it."""
-        self._release(keys=[c.JOBS_KEY, c.DUE_KEY, c.held_key(self.worker_id)], args=[task_id])
+        self._release(keys=[c.JOBS_KEY, c.held_key(self.worker_id)], args=[task_id])
 
     def wake(self, task_ids: Sequence[str]) -> int:
         """Make these parked jobs due now (those not parked are left alone)."""
         woken = 0
         for start in range(0, len(task_ids), 1000):
             chunk = list(task_ids[start : start + 1000])
-            woken += int(self._wake(keys=[c.DUE_KEY], args=chunk))
+            woken += int(self._wake(args=chunk))
         return woken
 
     def wake_all(self) -> int:
         """Make every parked job due now; returns how many were waiting."""
-        return int(self._wake_all(keys=[c.DUE_KEY]))
+        return int(self._wake_all())
 
     # ---- workers -----------------------------------------------------------------------
 
@@ -311,7 +308,7 @@ class ParkingLot:
     def take_over(self) -> list[Takeover]:
         """Make every task held by a dead worker due now; one entry per worker taken over."""
         reply = self._takeover(
-            keys=[c.WORKERS_KEY, c.GONE_WORKERS_KEY, c.DUE_KEY, c.JOBS_KEY, c.WORKER_SLOTS_KEY],
+            keys=[c.WORKERS_KEY, c.GONE_WORKERS_KEY, c.JOBS_KEY, c.WORKER_SLOTS_KEY],
             args=[self.dead_after, c.KEY_PREFIX, self.worker_id, GONE_FORGET_SECONDS],
         )
         return [
@@ -327,7 +324,7 @@ class ParkingLot:
         """These held tasks are no longer in this worker's hands: make them due now."""
         if not task_ids:
             return 0
-        keys = [c.held_key(self.worker_id), c.DUE_KEY, c.JOBS_KEY]
+        keys = [c.held_key(self.worker_id), c.JOBS_KEY]
         return int(self._regrasp(keys=keys, args=list(task_ids)))
 
     def leave(self) -> None:

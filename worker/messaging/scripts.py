@@ -10,7 +10,9 @@ id -> due time), ``sending`` (zset: task id -> when a pump's claim lapses),
 ``done:{task id}`` (string: who finished it), ``tpl:{digest}`` (string).
 
 A task id is in at most one of ``due``, ``sending``, ``sent`` and the ``held``
-sets at a time; each script below moves it from one to the next.
+sets at a time; each script below moves it from one to the next. The two due
+lanes and the high-priority id set are named once, in the prelude every script
+shares (``_NOW``), so they are not among a script's ``KEYS``.
 """
 
 from __future__ import annotations
@@ -58,15 +60,15 @@ end
 )
 
 # PARK: store a task's job and make it due in ARGV[4] seconds, in its lane.
-#   KEYS[1] (unused), KEYS[2] jobs, KEYS[3] tpl:{digest}, KEYS[4] held:{worker},
-#   KEYS[5] done:{id}
+#   KEYS[1] jobs, KEYS[2] tpl:{digest}, KEYS[3] held:{worker},
+#   KEYS[4] done:{id}
 #   ARGV[1] task id, ARGV[2] job JSON, ARGV[3] template JSON ('' = already stored),
 #   ARGV[4] delay seconds, ARGV[5] template TTL seconds, ARGV[6] 'high' or 'normal'
 # Returns the due time, or '' when the task has finished already (nothing parked).
 PARK = (
     _NOW
     + """
-if redis.call('EXISTS', KEYS[5]) == 1 then return '' end
+if redis.call('EXISTS', KEYS[4]) == 1 then return '' end
 undue(ARGV[1])
 if ARGV[6] == 'high' then
   redis.call('SADD', HIGH_IDS, ARGV[1])
@@ -74,21 +76,21 @@ else
   redis.call('SREM', HIGH_IDS, ARGV[1])
 end
 if ARGV[3] ~= '' then
-  redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[5])
+  redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[5])
 else
-  redis.call('EXPIRE', KEYS[3], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
 end
 local due = now + math.max(0, tonumber(ARGV[4]))
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 make_due(ARGV[1], fmt(due))
-redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
 return fmt(due)
 """
 )
 
 # TAKE_DUE: a pump claims due entries, at most ARGV[1], and keeps no more than ARGV[3]
 # messages published (or being published, by any pump) and not yet received (flow control).
-#   KEYS[1] (unused), KEYS[2] sending, KEYS[3] sent, KEYS[4] jobs; high-priority jobs first
+#   KEYS[1] sending, KEYS[2] sent, KEYS[3] jobs; high-priority jobs first
 #   ARGV[1] most to take, ARGV[2] claim seconds, ARGV[3] most unreceived,
 #   ARGV[4] receive within seconds
 # First, entries whose pump died mid-publish (claim lapsed) are due again, and so are
@@ -99,17 +101,17 @@ return fmt(due)
 TAKE_DUE = (
     _NOW
     + """
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
 for _, id in ipairs(lapsed) do
   make_due(id, fmt(now))
-  redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[1], id)
 end
-local unreceived = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', fmt(now - tonumber(ARGV[4])))
+local unreceived = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now - tonumber(ARGV[4])))
 for _, id in ipairs(unreceived) do
-  redis.call('ZREM', KEYS[3], id)
-  if redis.call('HEXISTS', KEYS[4], id) == 1 then make_due(id, fmt(now)) end
+  redis.call('ZREM', KEYS[2], id)
+  if redis.call('HEXISTS', KEYS[3], id) == 1 then make_due(id, fmt(now)) end
 end
-local waiting = redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[2])
+local waiting = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[1])
 local room = math.min(tonumber(ARGV[1]), tonumber(ARGV[3]) - waiting)
 local out = {fmt(now), ''}
 for _, lane in ipairs({DUE_HIGH, DUE}) do
@@ -117,9 +119,9 @@ for _, lane in ipairs({DUE_HIGH, DUE}) do
     local ids = redis.call('ZRANGEBYSCORE', lane, '-inf', fmt(now), 'LIMIT', 0, room)
     for _, id in ipairs(ids) do
       redis.call('ZREM', lane, id)
-      redis.call('ZADD', KEYS[2], fmt(now + tonumber(ARGV[2])), id)
+      redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[2])), id)
       table.insert(out, id)
-      table.insert(out, redis.call('HGET', KEYS[4], id))
+      table.insert(out, redis.call('HGET', KEYS[3], id))
     end
     room = room - #ids
   end
@@ -150,7 +152,7 @@ return #ARGV
 )
 
 # UNSEND: a publish failed; the entry is due again in ARGV[2] seconds (nothing is lost).
-#   KEYS[1] sending, KEYS[2] (unused);  ARGV[1] task id, ARGV[2] seconds
+#   KEYS[1] sending;  ARGV[1] task id, ARGV[2] seconds
 UNSEND = (
     _NOW
     + """
@@ -163,18 +165,18 @@ return 0
 )
 
 # HOLD: a worker received the task's message; it holds the task until it parks or ends.
-#   KEYS[1] held:{worker}, KEYS[2] sending, KEYS[3] sent, KEYS[4] (unused), KEYS[5] jobs,
-#   KEYS[6] tpl:{digest} (or any key when ARGV[2] is '')
+#   KEYS[1] held:{worker}, KEYS[2] sending, KEYS[3] sent, KEYS[4] jobs,
+#   KEYS[5] tpl:{digest} (or any key when ARGV[2] is '')
 #   ARGV[1] task id, ARGV[2] job JSON ('' = the caller has not built it), ARGV[3] template
 #   JSON, ARGV[4] template TTL seconds
 # Returns 1 when held, 0 when no job is stored and none was given (call again with it).
 HOLD = (
     _NOW
     + """
-if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 0 then
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 0 then
   if ARGV[2] == '' then return 0 end
-  redis.call('HSET', KEYS[5], ARGV[1], ARGV[2])
-  redis.call('SET', KEYS[6], ARGV[3], 'EX', ARGV[4])
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+  redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[4])
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -185,7 +187,7 @@ return 1
 )
 
 # FINISH: the task is about to return its result: only one execution of it may.
-#   KEYS[1] done:{id}, KEYS[2] jobs, KEYS[3] (unused), KEYS[4] held:{worker}, KEYS[5] workers
+#   KEYS[1] done:{id}, KEYS[2] jobs, KEYS[3] held:{worker}, KEYS[4] workers
 #   ARGV[1] task id, ARGV[2] this execution "<worker id>|<token>", ARGV[3] done TTL,
 #   ARGV[4] dead after seconds
 # Returns {1} when this execution returns the result; {0, holder, alive} when another
@@ -196,10 +198,10 @@ FINISH = (
 redis.call('HDEL', KEYS[2], ARGV[1])
 undue(ARGV[1])
 redis.call('SREM', HIGH_IDS, ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
 local holder = redis.call('GET', KEYS[1])
 if holder then
-  local beat = redis.call('ZSCORE', KEYS[5], string.match(holder, '^(.-)|') or holder)
+  local beat = redis.call('ZSCORE', KEYS[4], string.match(holder, '^(.-)|') or holder)
   local alive = 0
   if beat and tonumber(beat) > now - tonumber(ARGV[4]) then alive = 1 end
   return {0, holder, alive}
@@ -223,14 +225,14 @@ return 0
 
 # RELEASE: the task ended without a result to guard (a failure, a plain return):
 # forget its job and the hold.
-#   KEYS[1] jobs, KEYS[2] (unused), KEYS[3] held:{worker};  ARGV[1] task id
+#   KEYS[1] jobs, KEYS[2] held:{worker};  ARGV[1] task id
 RELEASE = (
     _NOW
     + """
 redis.call('HDEL', KEYS[1], ARGV[1])
 undue(ARGV[1])
 redis.call('SREM', HIGH_IDS, ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
 return 1
 """
 )
@@ -254,7 +256,7 @@ return {fmt(now), total}
 
 # TAKEOVER: every task held by a worker whose heartbeat is older than ARGV[1] is due, as
 # of that last heartbeat: ahead of everything that became due since.
-#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] (unused), KEYS[4] jobs, KEYS[5] workers:slots
+#   KEYS[1] workers, KEYS[2] workers:gone, KEYS[3] jobs, KEYS[4] workers:slots
 #   ARGV[1] dead after seconds, ARGV[2] key prefix (held sets are prefix..'held:'..id),
 #   ARGV[3] this worker's id, ARGV[4] forget gone workers after seconds
 # Returns {worker, tasks taken, seconds since its heartbeat, ...} for each dead worker
@@ -276,13 +278,13 @@ for i = 1, #dead, 2 do
     local held = ARGV[2] .. 'held:' .. id
     local taken = 0
     for _, task in ipairs(redis.call('SMEMBERS', held)) do
-      if redis.call('HEXISTS', KEYS[4], task) == 1 then
+      if redis.call('HEXISTS', KEYS[3], task) == 1 then
         make_due(task, beat)
         taken = taken + 1
       end
     end
     redis.call('DEL', held)
-    redis.call('HDEL', KEYS[5], id)
+    redis.call('HDEL', KEYS[4], id)
     if redis.call('ZADD', KEYS[2], 'NX', beat, id) == 1 or taken > 0 then
       table.insert(out, id)
       table.insert(out, taken)
@@ -297,14 +299,14 @@ return out
 # REGRASP: tasks this worker's hold set names but the worker no longer has in hand (a
 # message dropped by a broker reconnect, a requeue that failed, a pool process that died)
 # are due now, so they go on instead of waiting for the broker's visibility timeout.
-#   KEYS[1] held:{worker}, KEYS[2] (unused), KEYS[3] jobs;  ARGV: task ids
+#   KEYS[1] held:{worker}, KEYS[2] jobs;  ARGV: task ids
 # Returns how many were made due.
 REGRASP = (
     _NOW
     + """
 local n = 0
 for _, id in ipairs(ARGV) do
-  if redis.call('SREM', KEYS[1], id) == 1 and redis.call('HEXISTS', KEYS[3], id) == 1 then
+  if redis.call('SREM', KEYS[1], id) == 1 and redis.call('HEXISTS', KEYS[2], id) == 1 then
     make_due(id, fmt(now))
     n = n + 1
   end
@@ -324,7 +326,7 @@ return 1
 """
 
 # WAKE_ALL: every parked job is due now (a key stopped for good: its waiters fail at once).
-#   KEYS[1] (unused).  Returns how many were woken.
+#   No keys.  Returns how many were woken.
 WAKE_ALL = (
     _NOW
     + """
@@ -339,7 +341,7 @@ return woken
 )
 
 # WAKE: these parked jobs are due now (a cancelled batch's tasks end at once).
-#   KEYS[1] (unused);  ARGV: task ids.  Returns how many were parked and woken.
+#   No keys;  ARGV: task ids.  Returns how many were parked and woken.
 WAKE = (
     _NOW
     + """
