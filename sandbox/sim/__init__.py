@@ -1,6 +1,6 @@
 """The upstream simulator: a fake ModelsLab ``model_reload`` endpoint with a ledger.
 
-It implements ``shared/UPSTREAM.md``: models that are cold, loading or warm,
+It implements ``docs/upstream.md``: models that are cold, loading or warm,
 per-key queued-request and per-second limits, injected faults, and an exact
 ledger of what it saw, readable over HTTP. One concept per module:
 

@@ -2,7 +2,7 @@
 
 A reply is plain data (HTTP status, body bytes, headers) plus the ledger's name
 for it (``kind``) and what the server must do with it (``action``). Bodies follow
-UPSTREAM.md: ``{"status": ..., "message": ...}``, with the legacy ``messege``
+docs/upstream.md: ``{"status": ..., "message": ...}``, with the legacy ``messege``
 spelling for validation errors.
 """
 

@@ -3,7 +3,7 @@
 Routes (the reload call is served under each prefix a base URL may carry):
 
 - ``POST /model_reload``, ``POST /api/v4/dreambooth/model_reload``,
-  ``POST /api/v6/images/model_reload``: the reload call (see UPSTREAM.md);
+  ``POST /api/v6/images/model_reload``: the reload call (see docs/upstream.md);
 - ``GET /_sim/ledger``: the ledger; ``POST /_sim/reset``: forget every call;
 - ``GET /_sim/config`` / ``POST /_sim/config``: read / change run-time knobs;
 - ``GET /_sim/models/{id}``: one model's state.

@@ -31,7 +31,7 @@ from tests.integration.conftest import ledger_of, worker_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-KINDS = list(FAULT_KINDS)  # every fault UPSTREAM.md lists, as the simulator injects them
+KINDS = list(FAULT_KINDS)  # every fault docs/upstream.md lists, as the simulator injects them
 MODELS = [f"f-{i:02d}" for i in range(10)]
 MAX_RETRIES = 4
 CALL_BOUND = 2 * (MAX_RETRIES + 1)

@@ -184,7 +184,7 @@ class Ledger:
         return None if raw is None else dict(json.loads(raw))
 
     def build_summary(self, batch_id: str, *, completed_at: float) -> dict[str, Any]:
-        """The batch summary (DESIGN.md's contract) from the ledger as it is now."""
+        """The batch summary (docs/design.md's contract) from the ledger as it is now."""
         meta = self.meta(batch_id)
         models = self.models(batch_id)
         ids: list[str] = json.loads(meta["ids"])

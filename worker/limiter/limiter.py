@@ -12,7 +12,7 @@ atomically and with the clock of Redis ``TIME``:
    set, sets PEXPIREs on both, and answers ``Go``.
 
 The caller never sleeps on a ``Wait``: it reschedules the task with
-``countdown=wait.seconds`` (design rule 2). A 429 calls ``pause()`` (rule 3).
+``countdown=wait.seconds`` (design rule 2, docs/design.md). A 429 calls ``pause()`` (rule 3).
 Keys and scripts are described in :mod:`worker.limiter.scripts`.
 
 Why hand-written and not the ``limits`` library

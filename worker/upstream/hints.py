@@ -1,7 +1,7 @@
 """Message hints: the one table that reads meaning into the upstream's message texts.
 
 Message texts vary and are never relied on for success; they are hints, from
-this table only (shared/UPSTREAM.md):
+this table only (docs/upstream.md):
 
 - an error answer (any HTTP status, HTTP 200 with ``"status": "error"`` and the
   legacy ``messege`` included) whose message names a bad or missing key, missing

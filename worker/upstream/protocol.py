@@ -1,6 +1,6 @@
 """Reading the upstream's answers: one `httpx.Response` in, an outcome or an exception out.
 
-Pure functions, no I/O. The rules, from UPSTREAM.md:
+Pure functions, no I/O. The rules, from docs/upstream.md:
 
 - An error HTTP status decides the class, whatever the body says.
 - A 2xx status hands the decision to the body's `status`: "success" and

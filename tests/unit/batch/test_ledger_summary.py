@@ -1,4 +1,4 @@
-"""Behaviour: the batch summary follows DESIGN.md's contract and the input order.
+"""Behaviour: the batch summary follows docs/design.md's contract and the input order.
 
 Given a batch whose models ended warm or failed in any order, when its summary
 is built, then ``warm`` lists the warm ids and ``failed`` maps the failed ids to

@@ -1,4 +1,4 @@
-"""The Celery configuration follows design rule 7 and never carries the API key."""
+"""The Celery configuration follows design rule 7 (docs/design.md) and never carries the API key."""
 
 from __future__ import annotations
 

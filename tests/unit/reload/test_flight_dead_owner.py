@@ -1,7 +1,7 @@
 """Step locks of a dead worker: a lock held as "<owner>|<task id>" whose owner's heartbeat
 (reload:workers) is older than dead_after is taken over at once instead of after its TTL.
 
-Run on a real redis-server and on fakeredis (``store`` from tests/unit/limiter_stores.py).
+Run on a real redis-server and on fakeredis (the ``store`` fixture, tests/unit/conftest.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Behaviour: one reload of a model at a time, whoever asks (design rule 5).
+"""Behaviour: one reload of a model at a time, whoever asks (design rule 5, docs/design.md).
 
 Given a flight in progress for a model, when another task (another batch,
 another producer) asks for the same model, then it makes no call of its own

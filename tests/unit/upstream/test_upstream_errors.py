@@ -26,7 +26,7 @@ from worker.upstream import (
     UpstreamTimeout,
 )
 
-# The table of UPSTREAM.md: HTTP status, example message, class.
+# The table of docs/upstream.md: HTTP status, example message, class.
 DOCUMENTED = [
     pytest.param(400, "model_id is required", BadRequest, id="400"),
     pytest.param(401, "Invalid API key", InvalidKey, id="401-invalid"),

@@ -1,4 +1,4 @@
-"""Behaviour: the request the client sends is the one UPSTREAM.md documents.
+"""Behaviour: the request the client sends is the one docs/upstream.md documents.
 
 Given any base URL, when the worker reloads a model, then the upstream receives
 `POST {base}/model_reload` with `{"key": ..., "model_id": ...}` as JSON, and the
