@@ -62,7 +62,7 @@ class _LazyGroup(click.Group):
 def _needs_sandbox(name: str, missing: str) -> click.Command:
     """A stand-in for a sandbox command on an install without the sandbox extra."""
 
-    def explain() -> None:
+    def explain(args: tuple[str, ...]) -> None:
         click.echo(
             f"error: 'reloadctl {name}' is local tooling and needs the sandbox extra "
             f"({missing} is not installed): pip install 'modelslab-reload-worker[sandbox]'",
