@@ -30,6 +30,7 @@ from worker.constants import RESULT_TTL_SECONDS, VISIBILITY_TIMEOUT_SECONDS
 from worker.messaging.pump import PumpStep
 from worker.messaging.strays import StrayWatchStep
 from worker.messaging.task import ParkingTask
+from worker.redis_url import SENTINEL_SCHEME, is_sentinel_url
 from worker.runtime import close_runtime, runtime
 from worker.settings import ConfigError, Settings
 
@@ -40,18 +41,21 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings derived from ours. Never holds the API key."""
     # A last resort only: a dead worker's tasks are taken over through its heartbeat
     # (worker.messaging) within seconds; no task waits in the broker or in a worker.
-    transport_options = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
-    broker_options = {**transport_options}
-    # A Redis broker uses kombu's transport with a fix for surviving a Redis restart and a
-    # dead-letter list for unreadable messages; messages stay kombu's standard envelopes.
-    redis_broker = urlsplit(settings.broker_url).scheme in {"redis", "rediss"}
+    transport_options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    # Sentinel URLs: kombu's and Celery's Sentinel clients need the master's name (and the
+    # sentinels' password) as transport options.
+    sentinel = settings.sentinel.transport_options()
+    broker_sentinel = is_sentinel_url(settings.broker_url)
     return {
         "broker_url": settings.broker_url,
-        "broker_transport": "worker.messaging.broker:Transport" if redis_broker else None,
+        "broker_transport": _broker_transport(settings.broker_url),
         "result_backend": _result_backend(settings.result_backend),
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": broker_options,
-        "result_backend_transport_options": transport_options,
+        "broker_transport_options": {**transport_options, **(sentinel if broker_sentinel else {})},
+        "result_backend_transport_options": {
+            **transport_options,
+            **(sentinel if is_sentinel_url(settings.result_backend) else {}),
+        },
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
@@ -75,9 +79,22 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def _broker_transport(url: str) -> str | None:
+    """A Redis broker uses kombu's transport with a fix for surviving a Redis restart, a
+    dead-letter list for unreadable messages and connections that follow a failover
+    (``worker.messaging.broker``); messages stay kombu's standard envelopes."""
+    scheme = urlsplit(url).scheme
+    if scheme == SENTINEL_SCHEME:
+        return "worker.messaging.broker:SentinelTransport"
+    return "worker.messaging.broker:Transport" if scheme in {"redis", "rediss"} else None
+
+
 def _result_backend(url: str) -> str:
     """Redis results go through ``worker.messaging.results`` (no records for mere waits)."""
-    if urlsplit(url).scheme in {"redis", "rediss"}:
+    scheme = urlsplit(url).scheme
+    if scheme == SENTINEL_SCHEME:
+        return f"worker.messaging.results:SentinelResultBackend+{url}"
+    if scheme in {"redis", "rediss"}:
         return f"worker.messaging.results:ResultBackend+{url}"
     return url
 

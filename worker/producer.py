@@ -21,6 +21,7 @@ from worker.clock import RedisClock
 from worker.messaging import deadletter, parking
 from worker.messaging.identity import WORKER_ID
 from worker.messaging.parking import ParkingLot
+from worker.redis_url import SentinelOptions, connect
 from worker.settings import Settings
 
 __all__ = [
@@ -54,7 +55,7 @@ def configure(settings: Settings) -> None:
     _settings = settings
     _clients.clear()
     parking.provide(parking_lot)
-    deadletter.configure(settings.redis_url)
+    deadletter.configure(settings.redis_url, settings.sentinel)
 
 
 def configured() -> bool:
@@ -73,10 +74,20 @@ def settings() -> Settings:
     return _settings
 
 
-def build_redis(url: str) -> redis.Redis:
-    """A Redis client for ``url`` that retries through short outages."""
-    return redis.Redis.from_url(
+def build_redis(url: str, sentinel: SentinelOptions | None = None) -> redis.Redis:
+    """A Redis client for ``url`` that retries through short outages and follows a failover.
+
+    Parameters:
+        url: ``REDIS_URL``: one server, or sentinels (``worker.redis_url``).
+        sentinel: the master's name and the sentinels' password, for a sentinel URL.
+
+    A command that meets a lost connection, a master being elected (Sentinel's
+    ``MasterNotFoundError`` is a connection error) or a demoted master's ``READONLY``
+    reconnects, to the master Sentinel names now, and is retried with backoff.
+    """
+    return connect(
         url,
+        sentinel,
         health_check_interval=30,
         socket_keepalive=True,
         socket_connect_timeout=5,
@@ -89,7 +100,7 @@ def _current() -> tuple[redis.Redis, Ledger, ParkingLot, RedisClock]:
     pid = os.getpid()
     if pid not in _clients:
         _clients.clear()  # a forked child must not reuse its parent's sockets
-        client = build_redis(settings().redis_url)
+        client = build_redis(settings().redis_url, settings().sentinel)
         _clients[pid] = (client, Ledger(client), ParkingLot(client, WORKER_ID), RedisClock(client))
     return _clients[pid]
 

@@ -18,12 +18,20 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 from worker import constants as c
+from worker.redis_url import (
+    DEFAULT_SENTINEL_MASTER,
+    SentinelOptions,
+    UrlError,
+    is_sentinel_url,
+    normalise_redis_url,
+    redact,
+)
 from worker.upstream.hints import KINDS, Kind, parse_hints
 from worker.validation import InvalidModelIds, validate_model_ids
 
@@ -90,13 +98,15 @@ class Rate:
         return f"{self.count}/{self.period:g}s"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     """Everything the worker, the CLI and the scheduler are configured with."""
 
     broker_url: str = c.DEFAULT_REDIS_URL
     result_backend: str = c.DEFAULT_REDIS_URL
     redis_url: str = c.DEFAULT_REDIS_URL
+    sentinel_master: str = DEFAULT_SENTINEL_MASTER  # REDIS_SENTINEL_MASTER
+    sentinel_password: Secret | None = None  # REDIS_SENTINEL_PASSWORD, for the sentinels
     api_key: Secret | None = None  # Secret masks itself in every repr
     base_url: str = c.DEFAULT_BASE_URL
     rate: Rate = field(default_factory=lambda: Rate.parse(c.DEFAULT_RATE_LIMIT))
@@ -120,6 +130,21 @@ class Settings:
     webhook_retry_seconds: float = c.DEFAULT_WEBHOOK_RETRY_SECONDS
     webhook_secret: Secret | None = None  # Secret masks itself in every repr
     webhook_allow_private: bool = False
+
+    def __repr__(self) -> str:
+        """Every field, with the passwords of URLs masked (secrets mask themselves)."""
+        shown = (
+            f"{f.name}={redact(value) if isinstance(value, str) else value!r}"
+            for f in fields(self)
+            for value in [getattr(self, f.name)]
+        )
+        return f"Settings({', '.join(shown)})"
+
+    @property
+    def sentinel(self) -> SentinelOptions:
+        """The master's name and the sentinels' password, for clients of ``sentinel://`` URLs."""
+        password = self.sentinel_password.reveal() if self.sentinel_password else None
+        return SentinelOptions(self.sentinel_master, password)
 
     @property
     def batch_deadline(self) -> float:
@@ -146,6 +171,10 @@ class Settings:
             redis_url=redis_url,
             broker_url=read("CELERY_BROKER_URL", _broker_url, redis_url),
             result_backend=read("CELERY_RESULT_BACKEND", _redis_url, redis_url),
+            sentinel_master=read(
+                "REDIS_SENTINEL_MASTER", _sentinel_master, DEFAULT_SENTINEL_MASTER
+            ),
+            sentinel_password=read("REDIS_SENTINEL_PASSWORD", _secret, ""),
             api_key=Secret(key) if key else None,
             base_url=read("MODELSLAB_BASE_URL", _http_url, c.DEFAULT_BASE_URL),
             rate=rate,
@@ -194,6 +223,7 @@ class Settings:
             webhook_secret=read("RELOAD_WEBHOOK_SECRET", _secret, ""),
             webhook_allow_private=read("RELOAD_WEBHOOK_ALLOW_PRIVATE", _boolean, "false"),
         )
+        _check_sentinel_variables(env, settings)
         if settings.deadline_seconds <= settings.warm_seconds:
             raise ConfigError(
                 f"RELOAD_DEADLINE_SECONDS={settings.deadline_seconds:g}: expected more than "
@@ -228,7 +258,8 @@ class _Reader:
                 detail = f" ({exc.strerror or exc})"
             else:
                 detail = f" ({exc})" if isinstance(exc, _Detail) else ""
-            raise ConfigError(f"{name}={value!r}: expected {expected}{detail}") from None
+            shown = redact(value)  # a URL's password never reaches the message
+            raise ConfigError(f"{name}={shown!r}: expected {expected}{detail}") from None
 
 
 class _Detail(ValueError):
@@ -332,23 +363,45 @@ def _http_url(value: str) -> str:
     return value.rstrip("/")
 
 
-@_expects("a Redis URL such as 'redis://localhost:6379/0'")
+_SENTINEL_EXAMPLE = "'sentinel://host1:26379;sentinel://host2:26379/0'"
+
+
+@_expects(f"a Redis URL such as 'redis://localhost:6379/0', or sentinels: {_SENTINEL_EXAMPLE}")
 def _redis_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise ValueError(value)
-    elif parts.scheme not in {"redis", "rediss"} or not parts.netloc:
-        raise ValueError(value)
-    return value
+    try:
+        return normalise_redis_url(value)
+    except UrlError as exc:
+        raise _Detail(str(exc)) from None
 
 
-@_expects("a broker URL such as 'redis://localhost:6379/0' or 'amqp://guest@localhost:5672//'")
+@_expects(
+    "a broker URL such as 'redis://localhost:6379/0', 'amqp://guest@localhost:5672//' "
+    f"or sentinels: {_SENTINEL_EXAMPLE}"
+)
 def _broker_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "unix"}:
+    if urlsplit(value).scheme in {"amqp", "amqps", "pyamqp"}:
+        return value
+    return _redis_url(value)
+
+
+@_expects("the name of the master's group in Sentinel, such as 'mymaster' (no spaces)")
+def _sentinel_master(value: str) -> str:
+    if not value or any(ch.isspace() or ch == ";" for ch in value):
         raise ValueError(value)
     return value
+
+
+def _check_sentinel_variables(env: Mapping[str, str], settings: Settings) -> None:
+    """``REDIS_SENTINEL_*`` set with no ``sentinel://`` URL is a mistake: say so."""
+    urls = (settings.redis_url, settings.broker_url, settings.result_backend)
+    if any(is_sentinel_url(url) for url in urls):
+        return
+    for name in ("REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_PASSWORD"):
+        if env.get(name, "").strip():
+            raise ConfigError(
+                f"{name} is set but no URL names sentinels: REDIS_URL, CELERY_BROKER_URL and "
+                f"CELERY_RESULT_BACKEND are all plain Redis URLs (expected {_SENTINEL_EXAMPLE})"
+            )
 
 
 @_expects("entries 'kind=regular expression' separated by ';;' (kinds: " + ", ".join(KINDS) + ")")

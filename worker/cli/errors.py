@@ -8,19 +8,16 @@ error. URLs are shown with their password masked.
 
 from __future__ import annotations
 
-import re
-
 from worker import producer
+from worker.redis_url import redact as redact_url
 
 __all__ = ["client_url", "connection_problem", "describe_unreachable", "redact", "state_url"]
-
-_PASSWORD = re.compile(r"(?P<scheme>[a-z0-9+.-]+://)(?P<user>[^:@/;]*):[^@/;]*@", re.IGNORECASE)
 
 
 def redact(url: str) -> str:
     """``url`` with any password replaced by ``***`` (every URL of a ``;`` list too)."""
     url = url.split("+", 1)[1] if url.startswith("worker.messaging.results:") else url
-    return _PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+    return redact_url(url)
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:

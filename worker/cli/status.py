@@ -267,7 +267,7 @@ def _strays(ledger: Ledger, given: bool) -> Strays | None:
     names = _TASK_NAMES
     if settings.broker_url == settings.redis_url:
         return find_strays(ledger.client, names)
-    client = broker_redis(settings.broker_url)
+    client = broker_redis(settings.broker_url, settings.sentinel)
     if client is None:
         return None
     try:

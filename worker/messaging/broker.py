@@ -18,6 +18,12 @@ kombu's standard JSON envelopes (base64 bodies), readable by any Celery client, 
    in the dead-letter list (``worker.messaging.deadletter``) and the worker carries on.
    Envelopes kombu can read but Celery cannot run go to Celery's consumer,
    whose handlers ``worker.messaging.deadletter.Consumer`` extends.
+3. **A failover.** The connections are ``worker.redis_url``'s ``Failover*`` classes (kombu's
+   ``connection_class`` attributes): a demoted master's ``READONLY`` is a lost connection,
+   which the consumer and the publisher reconnect from, never an "Unrecoverable error"
+   (celery#7946). ``SentinelTransport`` (a ``sentinel://`` broker URL, ``master_name`` in the
+   transport options) is kombu's Sentinel transport with the same fixes: each new
+   connection asks the sentinels for the master.
 """
 
 from __future__ import annotations
@@ -31,11 +37,20 @@ import redis
 from kombu.transport import redis as kombu_redis
 
 from worker.messaging.deadletter import keep_aside
+from worker.redis_url import (
+    FailoverConnection,
+    FailoverSentinelConnection,
+    FailoverSentinelSSLConnection,
+    FailoverSSLConnection,
+)
 
-__all__ = ["Channel", "Transport", "envelope_problem"]
+__all__ = ["Channel", "SentinelChannel", "SentinelTransport", "Transport", "envelope_problem"]
 
 
 class Channel(kombu_redis.Channel):
+    connection_class: type[Any] = FailoverConnection
+    connection_class_ssl: type[Any] = FailoverSSLConnection
+
     def _connparams(self, asynchronous: bool = False) -> Any:
         if self.connection.client is None:  # the connection was collected: nothing to reach
             raise redis.ConnectionError("the broker connection is already closed")
@@ -59,6 +74,20 @@ class Transport(kombu_redis.Transport):
             keep_aside(json.dumps(message, default=str), problem, queue)
             raise Empty()
         super()._deliver(message, queue)
+
+
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """kombu's Sentinel channel (the master from ``master_name``) with ``Channel``'s fixes."""
+
+    connection_class = FailoverSentinelConnection
+    connection_class_ssl = FailoverSentinelSSLConnection
+
+
+class SentinelTransport(Transport):
+    """kombu's ``SentinelTransport`` (a ``sentinel://`` broker URL) with ``Transport``'s fixes."""
+
+    Channel = SentinelChannel
+    default_port = kombu_redis.SentinelTransport.default_port
 
 
 def envelope_problem(payload: Any, codecs: Mapping[str, Any]) -> str | None:

@@ -39,6 +39,7 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 from vine import promise
 
 from worker import constants as c
+from worker.redis_url import SentinelOptions, connect
 
 __all__ = ["Consumer", "DeadLetters", "keep_aside", "raw_of", "task_body_problem"]
 
@@ -79,12 +80,16 @@ class DeadLetters:
 
 
 _url: str | None = None
+_sentinel: SentinelOptions | None = None
 
 
-def configure(redis_url: str) -> None:
-    """Keep dead letters in the Redis at ``redis_url`` (``REDIS_URL``); called by the wiring."""
-    global _url
-    _url = redis_url
+def configure(redis_url: str, sentinel: SentinelOptions | None = None) -> None:
+    """Keep dead letters in the Redis at ``redis_url`` (``REDIS_URL``); called by the wiring.
+
+    ``sentinel`` names the master when ``redis_url`` is a ``sentinel://`` URL.
+    """
+    global _url, _sentinel
+    _url, _sentinel = redis_url, sentinel
     _clients.clear()
 
 
@@ -94,8 +99,9 @@ def _client() -> redis.Redis:
         if _url is None:
             raise redis.ConnectionError("no Redis for dead letters: worker.producer not configured")
         _clients.clear()
-        _clients[os.getpid()] = redis.Redis.from_url(
+        _clients[os.getpid()] = connect(
             _url,
+            _sentinel,
             socket_timeout=TIMEOUT_SECONDS,
             socket_connect_timeout=TIMEOUT_SECONDS,
         )

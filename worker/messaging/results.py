@@ -6,15 +6,24 @@ the whole traceback for every such wait: about 1.5 KB per model in flight, and
 a Redis write per wake-up, for a state nobody reads (Flower shows retries from
 task events, and a producer only wants the final result). Waiting is not an
 error, so it is not recorded; real errors still are.
+
+Its connections are ``worker.redis_url``'s ``Failover*`` classes: a demoted master's
+``READONLY`` is a lost connection, retried like one. ``SentinelResultBackend`` is the same
+on Celery's ``SentinelBackend`` (a ``sentinel://`` backend URL; ``master_name`` and
+``sentinel_kwargs`` in ``result_backend_transport_options``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery.backends.redis import RedisBackend
+import redis
+from celery.backends.redis import RedisBackend, SentinelBackend
+from redis.sentinel import SentinelManagedConnection
 
-__all__ = ["ResultBackend", "Waiting"]
+from worker.redis_url import failover_connection_class
+
+__all__ = ["ResultBackend", "SentinelResultBackend", "Waiting"]
 
 
 class Waiting(Exception):
@@ -22,7 +31,22 @@ class Waiting(Exception):
 
 
 class ResultBackend(RedisBackend):
+    #: The connection class Celery uses when its parameters name none.
+    default_connection_class: type[Any] = redis.Connection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        params: dict[str, Any] = self.connparams  # type: ignore[attr-defined]
+        chosen = params.get("connection_class", self.default_connection_class)
+        params["connection_class"] = failover_connection_class(chosen)
+
     def mark_as_retry(self, task_id: str, exc: Exception, *args: Any, **kwargs: Any) -> Any:
         if isinstance(exc, Waiting):
             return None
         return super().mark_as_retry(task_id, exc, *args, **kwargs)
+
+
+class SentinelResultBackend(ResultBackend, SentinelBackend):
+    """Celery's sentinel result backend, with ``ResultBackend``'s behaviour."""
+
+    default_connection_class = SentinelManagedConnection

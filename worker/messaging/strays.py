@@ -30,6 +30,7 @@ import redis
 from celery import bootsteps
 
 from worker.client import QUEUE
+from worker.redis_url import SENTINEL_SCHEME, SentinelOptions, connect
 
 __all__ = ["DEFAULT_QUEUE", "StrayWatchStep", "Strays", "find_strays", "fix_hint", "our_tasks"]
 
@@ -149,11 +150,14 @@ def watch_once(client: redis.Redis, names: Collection[str]) -> int:
     return moved
 
 
-def broker_redis(broker_url: str) -> redis.Redis | None:
-    """A client on the broker's Redis, or ``None`` when the broker is not Redis."""
-    if urlsplit(broker_url).scheme not in {"redis", "rediss", "unix"}:
+def broker_redis(broker_url: str, sentinel: SentinelOptions | None = None) -> redis.Redis | None:
+    """A client on the broker's Redis, or ``None`` when the broker is not Redis.
+
+    ``sentinel`` names the master when ``broker_url`` is a ``sentinel://`` URL.
+    """
+    if urlsplit(broker_url).scheme not in {"redis", "rediss", "unix", SENTINEL_SCHEME}:
         return None
-    return redis.Redis.from_url(broker_url, socket_connect_timeout=2, socket_timeout=5)
+    return connect(broker_url, sentinel, socket_connect_timeout=2, socket_timeout=5)
 
 
 class StrayWatchStep(bootsteps.StartStopStep):
@@ -167,7 +171,9 @@ class StrayWatchStep(bootsteps.StartStopStep):
         self._thread: threading.Thread | None = None
 
     def start(self, worker: Any) -> None:
-        client = broker_redis(str(worker.app.conf.broker_url))
+        conf = worker.app.conf
+        sentinel = SentinelOptions.from_transport_options(conf.broker_transport_options)
+        client = broker_redis(str(conf.broker_url), sentinel)
         if client is None:
             return
         names = our_tasks(worker.app)

@@ -24,7 +24,7 @@ VARIABLES: list[tuple[str, str, Any, tuple[str, Any], list[str]]] = [
      ("amqp://guest@rabbit:5672//", "amqp://guest@rabbit:5672//"),
      ["kafka://broker:9092", "rabbit"]),
     ("CELERY_RESULT_BACKEND", "result_backend", c.DEFAULT_REDIS_URL,
-     ("rediss://results:6379/1", "rediss://results:6379/1"),
+     ("rediss://results:6379/1", "rediss://results:6379/1?ssl_cert_reqs=required"),
      ["amqp://guest@rabbit//", "db+sqlite:///r.db"]),
     ("MODELSLAB_BASE_URL", "base_url", c.DEFAULT_BASE_URL,
      ("http://127.0.0.1:8700/api/v4/dreambooth/", "http://127.0.0.1:8700/api/v4/dreambooth"),
