@@ -1,20 +1,10 @@
 """The account's circuit breaker: an error that is the key's, not a model's, stops the key once.
 
-Like pybreaker and resilience4j, with the state in Redis so that every worker
-sees it at once (scripts ``BREAKER_*`` in :mod:`worker.limiter.scripts`):
+``Breaker.check()`` before a call answers go, probe, wait or fail; ``failed()`` and
+``succeeded()`` after it move the breaker (closed, open, half-open), whose state is in
+Redis so every worker sees it at once (scripts ``BREAKER_*`` in :mod:`worker.limiter.scripts`).
 
-    closed ──(a bad key / no credits, or the same error for THRESHOLD different
-      ▲       models in a row with no success between)──▶ open
-      │                                                    │ after the open interval
-      └────── the probe is answered ◀── half-open: one probe call ◀┘
-                                             │ the probe fails
-                                             ▼ open again, twice as long (capped)
-
-While open for a *permanent* error (a bad key, no credits, a plan restriction),
-every model of the key fails at once with the upstream's reason; for a
-*transient* one (the same 5xx, timeout or bad body everywhere), models wait
-without spending their error budget. Model-level errors (an unknown model, a bad
-request) never open it.
+Why: docs/decisions/0010-the-account-breaker.md
 """
 
 from __future__ import annotations
@@ -38,8 +28,14 @@ PERMANENT_OPEN = (60.0, 3600.0)
 
 @dataclass(frozen=True)
 class Verdict:
-    """``go`` (closed), ``probe`` (half-open: this call is the one probe), ``wait`` or
-    ``fail`` (open; ``seconds`` until the next probe may go, ``reason`` the error)."""
+    """The breaker's answer to one caller.
+
+    Parameters:
+        action: ``go`` (closed), ``probe`` (half-open: this call is the one probe),
+            ``wait`` or ``fail`` (open).
+        seconds: for ``wait`` and ``fail``, the time until the next probe may go.
+        reason: the error that opened the breaker (for ``probe``, ``wait``, ``fail``).
+    """
 
     action: Literal["go", "probe", "wait", "fail"]
     seconds: float = 0.0
@@ -49,14 +45,12 @@ class Verdict:
 class Breaker:
     """One key's breaker, shared through Redis.
 
-    Parameters
-    ----------
-    client:
-        The Redis of the shared state.
-    scope:
-        The key's opaque id (``worker.runtime.key_scope``), as the limiter's.
-    probe_seconds:
-        How long one probe call may take before another may go (the longest call).
+    Parameters:
+        client: the Redis of the shared state.
+        scope: the key's opaque id (``worker.runtime.key_scope``), as the limiter's.
+        probe_seconds: how long one probe call may take before another may go (the longest
+            call).
+        prefix: the prefix of the breaker's Redis keys.
     """
 
     def __init__(
@@ -69,7 +63,14 @@ class Breaker:
         self._succeeded = client.register_script(scripts.BREAKER_SUCCEEDED)
 
     def check(self, caller: str) -> Verdict:
-        """May ``caller`` call the upstream now? See ``Verdict``."""
+        """May ``caller`` call the upstream now?
+
+        Parameters:
+            caller: the caller's id (its task id), so a probe is handed to one caller only.
+
+        Returns:
+            The ``Verdict``.
+        """
         reply = self._check(keys=self.keys, args=[caller, repr(self.probe_seconds)])
         action = _text(reply[0])
         if action == "go":
@@ -88,11 +89,19 @@ class Breaker:
         permanent: bool,
         account: bool,
     ) -> tuple[str, float]:
-        """Count a failed call; returns what happened: ``("opened" | "reopened", seconds)``,
-        ``("closed", streak)`` or ``("open", 0)``.
+        """Count a failed call.
 
-        ``signature`` says which failures are "the same error" (the model id left out);
-        ``account``: the error is the key's by its nature (it opens the breaker at once).
+        Parameters:
+            model_id: the model the call was for.
+            caller: the caller's id, as given to ``check``.
+            signature: which failures are "the same error" (the model id left out).
+            reason: the upstream's reason, told to the models the breaker fails or holds.
+            permanent: the error is permanent (the longer open intervals, models fail).
+            account: the error is the key's by its nature (it opens the breaker at once).
+
+        Returns:
+            What happened: ``("opened" | "reopened", seconds open)``, ``("closed", streak)``
+            or ``("open", 0)``.
         """
         first, cap = PERMANENT_OPEN if permanent else TRANSIENT_OPEN
         args: list[Any] = [
@@ -110,7 +119,11 @@ class Breaker:
         return _text(reply[0]), float(_text(reply[1]))
 
     def succeeded(self) -> bool:
-        """A call was answered: close the breaker; True if it was open."""
+        """A call was answered: close the breaker.
+
+        Returns:
+            True if it was open.
+        """
         return int(self._succeeded(keys=self.keys)) == 1
 
 

@@ -1,32 +1,21 @@
 """The limiter's Lua scripts, one named constant per atomic operation.
 
-Every script reads the clock with ``redis.call('TIME')`` and never takes a time
-from the client, so workers on many machines agree on one clock. Times are
-seconds as Lua doubles (microsecond resolution); they are handed to Redis and
-back to Python as ``"%.6f"`` strings, because a Lua number returned from a
-script is truncated to an integer and ``tostring`` keeps only 14 digits.
+Scripts read the clock with ``redis.call('TIME')``, never the client's. Times travel as
+``"%.6f"`` strings: a Lua number returned from a script is truncated to an integer and
+``tostring`` keeps only 14 digits.
 
-The four keys of one scope (``{prefix}limiter:{scope}:...``):
+The keys of one scope, ``{prefix}limiter:{scope}:...``; each expires (PEXPIRE) when it no
+longer matters, so an idle scope leaves nothing behind and nothing is kept per model:
 
-``calls``
-    sorted set, member = lease id, score = grant time. Holds the grants of the
-    last ``window`` seconds (at most ``rate_count`` members); PEXPIRE ``window``.
-``leases``
-    sorted set, member = lease id, score = lease expiry. Holds the live leases
-    (about ``max_in_flight`` members); PEXPIRE = the latest expiry.
-``pause``
-    string, the pause end time; PEXPIRE = that end.
-``turns``
-    string, the next turn handed to a waiting caller (see ACQUIRE); PEXPIRE =
-    that turn.
-``high`` and ``hturns``
-    the high-priority waiters (zset: caller -> turn) and their next turn (see
-    ACQUIRE); PEXPIRE = the last turn + 2 s.
-``cap`` and ``cap:ok``
-    strings, the in-flight cap lowered by 429s and the successes counted since
-    (see SHRINK and GROW); PEXPIRE = CAP_MEMORY.
-
-An idle scope therefore leaves nothing behind, and nothing is stored per model.
+- ``calls``: zset lease id -> grant time, the grants of the last ``window`` seconds;
+  expires a window after the last grant.
+- ``leases``: zset lease id -> lease expiry, the live leases; expires at the latest one.
+- ``pause``: the pause's end time; expires then.
+- ``turns``: the next turn handed to a waiting caller (ACQUIRE); expires then.
+- ``high``, ``hturns``: waiting high-priority callers (zset caller -> turn) and their next
+  turn; expire 2 s after the last turn.
+- ``cap``, ``cap:ok``: the in-flight cap lowered by 429s and the successes counted since
+  (SHRINK, GROW); expire after ``limiter.CAP_MEMORY`` seconds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """`UpstreamClient`: one HTTP call, and the mapping of httpx's exceptions to ours.
 
-This is the only place where httpx exceptions are caught; each is re-raised as
-an `UpstreamError` subclass `from` the original, with a reason that names the
-failure (and the configured timeout) but never the API key.
+The only place where httpx exceptions are caught: each is re-raised as an `UpstreamError`
+subclass `from` the original, with a reason that names the failure, never the API key.
 """
 
 from __future__ import annotations
@@ -42,11 +41,20 @@ _NETWORK_LABELS: tuple[tuple[type[httpx.TransportError], str], ...] = (
 class UpstreamClient:
     """Calls `POST {base_url}/model_reload` with `{"key": api_key, "model_id": ...}`.
 
-    Make one per worker process and close it at shutdown. Without `http`, it builds
-    one `httpx.Client` with explicit timeouts (write = read, pool = connect) and
-    connection limits. A given `http` client (tests pass one on an
-    `httpx.MockTransport`) is used as it is, and is owned from then on: `close()`
-    closes it.
+    Make one per worker process and close it at shutdown.
+
+    Parameters:
+        base_url: `MODELSLAB_BASE_URL`, an http(s) URL; `/model_reload` is appended.
+        api_key: the account's key, sent in the body and redacted from every reason.
+        http: a client to use as it is (tests pass one on an `httpx.MockTransport`); owned
+            from then on: `close()` closes it. Without it, one is built from the options below.
+        connect_timeout: seconds to connect, and to wait for a pooled connection.
+        read_timeout: seconds to read the answer, and to send the request.
+        max_connections: the connections (and keep-alive connections) of the built client.
+        hints: the message-text table (`Hints.build()` when None).
+
+    Raises:
+        ValueError: `base_url` is not an http:// or https:// URL.
     """
 
     def __init__(
@@ -80,11 +88,18 @@ class UpstreamClient:
         self._http = http
 
     def reload(self, model_id: str) -> Accepted | Loading:
-        """Ask the upstream to reload `model_id`.
+        """Ask the upstream to reload `model_id`: one call, no retry.
 
-        Returns `Accepted` ("success": started, or already loaded; not proof that
-        the model is warm) or `Loading` ("processing"). Raises a `TransientError`
-        or a `PermanentError` subclass for everything else.
+        Parameters:
+            model_id: the model's id, a non-empty string.
+
+        Returns:
+            `Accepted` ("success": started, or already loaded; not proof that the model is
+            warm) or `Loading` ("processing").
+
+        Raises:
+            TransientError: a subclass, when calling again later may succeed.
+            PermanentError: a subclass, when it will not (`BadRequest` for a bad `model_id`).
         """
         if not isinstance(model_id, str) or not model_id.strip():
             raise BadRequest(
@@ -115,6 +130,7 @@ class UpstreamClient:
         return outcome
 
     def close(self) -> None:
+        """Close the HTTP client, a given one too."""
         self._http.close()
 
     def __enter__(self) -> UpstreamClient:

@@ -1,9 +1,11 @@
-"""The exceptions of the upstream client; the tree is drawn in `worker.upstream`.
+"""The exceptions of the upstream client, each with a `reason` safe to log and to store.
 
-Every exception carries a `reason` that is safe to log and to store in a result
-backend: the client redacts the API key from it and keeps it short. Exceptions
-are built with the reason as their only positional argument, so pickle and
-Celery's exception serialisation can rebuild them.
+    UpstreamError            .reason (API key redacted, <= 300 chars), .http_status
+    ├─ TransientError        .retry_after; RateLimited, ServerError, UpstreamTimeout,
+    │                        NetworkError, BadResponse
+    └─ PermanentError        BadRequest, InvalidKey, NoCredits, Forbidden, ModelNotFound
+
+The reason is the only positional argument, so pickle and Celery rebuild them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 class UpstreamError(Exception):
     """The reload call produced no answer the worker can act on as success.
 
-    `http_status` is the upstream's HTTP status, or None when no response arrived.
+    Parameters:
+        reason: what failed, safe to log (the client redacts the API key and keeps it short).
+        http_status: the upstream's HTTP status, or None when no response arrived.
     """
 
     def __init__(self, reason: str, *, http_status: int | None = None) -> None:
@@ -27,8 +31,11 @@ class UpstreamError(Exception):
 class TransientError(UpstreamError):
     """Calling again later may succeed.
 
-    `retry_after` is the wait in seconds that the upstream asked for (body field
-    `retry_after` or `Retry-After` header, clamped to [0, 3600]), or None.
+    Parameters:
+        reason: as for `UpstreamError`.
+        http_status: as for `UpstreamError`.
+        retry_after: the wait in seconds the upstream asked for (body field `retry_after` or
+            `Retry-After` header, clamped to [0, 3600]), or None.
     """
 
     def __init__(
