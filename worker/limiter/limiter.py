@@ -1,44 +1,11 @@
 """One account-wide limiter: pause, concurrency cap and sliding-window rate in one Lua call.
 
-Every worker process on every machine builds a ``Limiter`` on the same Redis and
-the same ``scope`` (a hash of the API key). ``acquire()`` runs one script that,
-atomically and with the clock of Redis ``TIME``:
+Every worker builds a ``Limiter`` on the same Redis and ``scope`` (a hash of the API key).
+``acquire()`` answers ``Go`` (a lease, released after the call) or ``Wait`` (seconds and a
+reason); the caller parks its task instead of sleeping (design rule 2, docs/design.md).
+A 429 calls ``pause()`` and ``shrink()`` (rule 3). Keys: :mod:`worker.limiter.scripts`.
 
-1. drops expired leases (a dead holder's slot comes back after ``lease_seconds``)
-   and grants older than the window;
-2. checks the pause, the in-flight cap and the rate; if any blocks, answers
-   ``Wait`` with the longest of the blocking waits and its reason;
-3. otherwise records the grant time in the rate set and the lease in the lease
-   set, sets PEXPIREs on both, and answers ``Go``.
-
-The caller never sleeps on a ``Wait``: it reschedules the task with
-``countdown=wait.seconds`` (design rule 2, docs/design.md). A 429 calls ``pause()`` (rule 3).
-Keys and scripts are described in :mod:`worker.limiter.scripts`.
-
-Why hand-written and not the ``limits`` library
------------------------------------------------
-``limits`` (read: limits 5.8.0 from PyPI, ``limits/storage/redis.py``,
-``limits/strategies.py`` and ``limits/resources/redis/lua_scripts/``) offers a
-``MovingWindowRateLimiter`` whose Redis storage keeps a LIST of timestamps per
-key: ``acquire_moving_window.lua`` does ``LINDEX key (limit - amount)``, refuses
-when that entry is newer than ``timestamp - expiry``, else ``LPUSH`` + ``LTRIM``
-+ ``EXPIRE``. That is a correct sliding window for one rate, but:
-
-* the timestamp is the client's: ``RedisStorage.acquire_entry`` passes
-  ``time.time()`` as ``ARGV[1]``, so workers with skewed clocks disagree, and a
-  lagging clock pushes an out-of-order entry at the head of the list;
-* the period is whole seconds (``RateLimitItem.get_expiry() -> int``, ``EXPIRE``
-  in seconds): no ``rate_period + skew`` window;
-* ``hit()`` answers only a bool; how long to wait needs a second, separate call
-  (``get_window_stats`` -> ``moving_window.lua``), which is not atomic with the hit;
-* there is no concurrency cap, no lease with an expiry for a dead holder, no
-  renew/release, and no shared pause.
-
-Stacking a ``limits`` hit with a separate lease set and pause key would take
-several round trips: a grant could be charged to the rate and then refused by
-the cap (or the reverse), and a pause set between the steps would be missed. No
-library we found decides rate + lease + pause in one atomic step, so this module
-does it in ~60 lines of Lua, following the sorted-set-of-grants pattern.
+Why: docs/decisions/0011-a-hand-written-limiter.md
 """
 
 from __future__ import annotations
@@ -62,7 +29,13 @@ CAP_MEMORY = 600.0
 
 @dataclass(frozen=True)
 class Go:
-    """Granted: make the upstream call, then ``release(lease)``."""
+    """Granted: make the upstream call, then ``release(lease)``.
+
+    Parameters:
+        lease: the lease id to release or renew.
+        at: the Redis time (seconds) when the call was granted.
+        grant: the grant's id in the rate window, for ``started``.
+    """
 
     lease: str  # lease id to release/renew
     at: float  # Redis TIME (seconds) when the call was granted
@@ -71,7 +44,12 @@ class Go:
 
 @dataclass(frozen=True)
 class Wait:
-    """Not now: try again after ``seconds`` (> 0)."""
+    """Not now: try again after ``seconds`` (> 0).
+
+    Parameters:
+        seconds: how long to wait.
+        reason: ``"paused"``, ``"rate"``, ``"in_flight"`` or ``"priority"``.
+    """
 
     seconds: float
     reason: str  # "paused" | "rate" | "in_flight" | "priority"
@@ -85,7 +63,24 @@ def _text(value: Any) -> str:
 
 
 class Limiter:
-    """The rate, concurrency and pause limits of one scope, shared through Redis."""
+    """The rate, concurrency and pause limits of one scope, shared through Redis.
+
+    Parameters:
+        redis: the Redis of the shared state.
+        scope: the key's opaque id (``worker.runtime.key_scope``), non-empty.
+        rate_count: calls allowed per ``rate_period`` (>= 1).
+        rate_period: the rate's period in seconds (> 0).
+        max_in_flight: live leases allowed (>= 1), the in-flight cap before any 429.
+        lease_seconds: how long a lease lives unless renewed: the longest call (> 0).
+        skew: seconds added to the rate's window as a safety margin (>= 0).
+        prefix: the prefix of the limiter's Redis keys.
+        owner: this worker's id; leases are ``"<owner>|<id>"``.
+        workers_key: the zset of worker heartbeats (``""``: no take-over of dead leases).
+        dead_after: seconds after which an owner's heartbeat is dead (its leases dropped).
+
+    Raises:
+        ValueError: ``scope`` is empty or a number is out of range.
+    """
 
     def __init__(
         self,
@@ -157,11 +152,16 @@ class Limiter:
     ) -> Go | Wait:
         """Take a rate slot and a concurrency lease, or say how long to wait.
 
-        ``hold``: a lease the caller already holds (a loading model that keeps its
-        slot until warm). While it is live, only the rate applies and the same
-        lease comes back, extended; once it has expired, this is a plain acquire.
-        ``priority="high"`` with a ``caller`` id: while that caller waits for its turn,
-        no normal caller takes the grant it waits for (reason ``"priority"``).
+        Parameters:
+            hold: a lease the caller already holds (a loading model that keeps its slot
+                until warm): while it is live, only the rate applies and the same lease
+                comes back, extended; once expired, this is a plain acquire.
+            priority: ``"high"`` or ``"normal"``; while a high ``caller`` waits for its
+                turn, no normal caller takes the grant it waits for.
+            caller: the caller's id (a task id), needed for ``priority="high"``.
+
+        Returns:
+            ``Go`` with the lease, or ``Wait`` with the longest blocking wait and its reason.
         """
         lease = f"{self.owner}|{uuid.uuid4().hex}" if self.owner else uuid.uuid4().hex
         reply = cast(
@@ -196,7 +196,11 @@ class Limiter:
         return Wait(seconds=float(_text(reply[1])), reason=_text(reply[2]))
 
     def started(self, grant: str) -> None:
-        """Count the grant from now, when its request is really sent (see ``STARTED``)."""
+        """Count the grant from now, when its request is really sent (see ``STARTED``).
+
+        Parameters:
+            grant: ``Go.grant``; ``""`` does nothing.
+        """
         if grant:
             self._started(keys=[self.calls_key], args=[grant, repr(self.window)])
 
@@ -204,14 +208,25 @@ class Limiter:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.
 
         The grant stays in the rate window: a call that was made still counts.
+
+        Parameters:
+            lease: ``Go.lease``.
         """
         self.redis.zrem(self.leases_key, lease)
 
     def renew(self, lease: str, seconds: float) -> bool:
         """Extend a live lease to expire at now + ``seconds`` (never earlier than it was).
 
-        Returns False if the lease is gone (expired or released): the slot may
-        already belong to another worker.
+        Parameters:
+            lease: ``Go.lease``.
+            seconds: the new lifetime from now (> 0).
+
+        Returns:
+            False if the lease is gone (expired or released): the slot may already belong
+            to another worker.
+
+        Raises:
+            ValueError: ``seconds`` is not > 0.
         """
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
@@ -219,9 +234,18 @@ class Limiter:
         return int(cast("int", reply)) == 1
 
     def pause(self, seconds: float) -> float:
-        """Pause the scope for every worker until now + ``seconds``; returns the pause end.
+        """Pause the scope for every worker until now + ``seconds``.
 
         An existing later pause is kept (a pause is never shortened).
+
+        Parameters:
+            seconds: the pause from now (>= 0).
+
+        Returns:
+            The pause's end, in Redis time (seconds).
+
+        Raises:
+            ValueError: ``seconds`` is negative.
         """
         if seconds < 0:
             raise ValueError(f"seconds must be >= 0, got {seconds}")
@@ -229,16 +253,26 @@ class Limiter:
         return float(_text(reply))
 
     def shrink(self) -> tuple[int, int]:
-        """A 429 said the account's limit is lower than the cap: lower it by one (not
-        below 1) for every worker. Returns the new cap and the number of 429s in a row
-        (both are reset by answers: ``grow``)."""
+        """A 429 said the account's limit is lower than the cap: lower it for every worker.
+
+        The cap goes one below the leases in use or the cap, whichever is smaller (never
+        below 1); answers raise it again (``grow``).
+
+        Returns:
+            The new cap and the number of 429s in a row.
+        """
         keys = [self.cap_key, self.cap_ok_key, self.leases_key, self.rate_limited_key]
         reply = self._shrink(keys=keys, args=[self.max_in_flight, CAP_MEMORY])
         return int(reply[0]), int(reply[1])
 
     def grow(self) -> int:
-        """A call was answered without a 429: after as many as the cap, raise it by one
-        (never above ``max_in_flight``); returns the cap in force."""
+        """A call was answered without a 429: after as many as the cap, raise it by one.
+
+        The cap never goes above ``max_in_flight``; the run of 429s is reset.
+
+        Returns:
+            The cap in force.
+        """
         keys = [self.cap_key, self.cap_ok_key, self.rate_limited_key]
         return int(cast("int", self._grow(keys=keys, args=[self.max_in_flight, CAP_MEMORY])))
 

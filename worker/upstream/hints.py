@@ -1,20 +1,10 @@
 """Message hints: the one table that reads meaning into the upstream's message texts.
 
-Message texts vary and are never relied on for success; they are hints, from
-this table only (docs/upstream.md):
-
-- an error answer (any HTTP status, HTTP 200 with ``"status": "error"`` and the
-  legacy ``messege`` included) whose message names a bad or missing key, missing
-  credits, a plan restriction, an unknown model or a validation problem is
-  permanent, like its 4xx twin; an error whose message matches nothing keeps the
-  class its HTTP status gives;
-- a ``success`` whose message says the model is already loaded or ready is
-  confirmed soon instead of after the full reload time.
-
-An operator extends the table with ``RELOAD_MESSAGE_HINTS``: entries
-``kind=regular expression`` separated by ``;;`` or new lines, matched
-case-insensitively before the built-in ones, e.g.
-``key=token (is )?(invalid|revoked);;ready=good to go``.
+Texts are hints, never relied on for success (docs/upstream.md). An error answer on any
+status whose message names a bad key, missing credits, a plan restriction, an unknown model
+or a validation problem is permanent, like its 4xx twin; a ``success`` saying the model is
+already loaded (``ready``) is confirmed soon. ``RELOAD_MESSAGE_HINTS`` adds entries, matched
+first (``parse_hints``).
 """
 
 from __future__ import annotations
@@ -70,15 +60,23 @@ DEFAULT_HINTS: tuple[tuple[Kind, str], ...] = (
 
 @dataclass(frozen=True)
 class Hints:
-    """The compiled table; ``kind(message)`` is the first kind whose pattern matches."""
+    """The compiled table; ``kind(message)`` is the first kind whose pattern matches.
+
+    Parameters:
+        entries: ``(kind, compiled pattern)`` pairs, in matching order.
+    """
 
     entries: tuple[tuple[Kind, re.Pattern[str]], ...]
 
     @classmethod
     def build(cls, extra: Iterable[tuple[Kind, str]] = ()) -> Hints:
-        """The operator's ``extra`` entries first, then the built-in table.
+        """The operator's ``extra`` entries first, then the built-in table, compiled.
 
-        Raises ``ValueError`` naming the entry whose pattern does not compile.
+        Parameters:
+            extra: ``(kind, regular expression)`` entries (``parse_hints``).
+
+        Raises:
+            ValueError: naming the entry whose pattern does not compile.
         """
         compiled: list[tuple[Kind, re.Pattern[str]]] = []
         for kind, pattern in (*extra, *DEFAULT_HINTS):
@@ -89,7 +87,12 @@ class Hints:
         return cls(tuple(compiled))
 
     def kind(self, message: str, *, among: frozenset[str] | None = None) -> Kind | None:
-        """The hint ``message`` carries (only kinds in ``among``, if given), or ``None``."""
+        """The hint ``message`` carries, or ``None``.
+
+        Parameters:
+            message: the upstream's message text.
+            among: only these kinds are looked for (all when None).
+        """
         for kind, pattern in self.entries:
             if (among is None or kind in among) and pattern.search(message):
                 return kind
@@ -97,9 +100,17 @@ class Hints:
 
 
 def parse_hints(text: str) -> tuple[tuple[Kind, str], ...]:
-    """``kind=regex`` entries separated by ``;;`` or new lines (blank entries skipped).
+    """Read ``RELOAD_MESSAGE_HINTS``: matched case-insensitively, before the built-in table.
 
-    Raises ``ValueError`` naming a bad entry (unknown kind, no ``=``, a bad pattern).
+    Parameters:
+        text: ``kind=regular expression`` entries separated by ``;;`` or new lines (blank
+            entries skipped), e.g. ``key=token (is )?(invalid|revoked);;ready=good to go``.
+
+    Returns:
+        The ``(kind, pattern)`` entries, for ``Hints.build``.
+
+    Raises:
+        ValueError: naming a bad entry (unknown kind, no ``=``, a pattern that does not compile).
     """
     entries: list[tuple[Kind, str]] = []
     for raw in re.split(r";;|\n", text):

@@ -1,17 +1,10 @@
 """Reading the upstream's answers: one `httpx.Response` in, an outcome or an exception out.
 
-Pure functions, no I/O. The rules, from docs/upstream.md:
-
-- An error HTTP status decides the class, whatever the body says.
-- A 2xx status hands the decision to the body's `status`: "success" and
-  "processing" are outcomes, "error" is an error answer exactly like an error
-  status would be (never a success), anything else is a `BadResponse`.
-- The message is read from `message`, then from the legacy `messege`, whatever
-  their JSON type; it is shown to operators and read for meaning only through
-  the hint table (`worker.upstream.hints`): an error hint makes an error answer
-  on any status permanent, a "ready" hint marks a success `Accepted.ready`.
-- `retry_after` comes from the body (number or numeric string) and/or the
-  `Retry-After` header (seconds or an HTTP date); the larger valid value wins.
+Pure functions, no I/O; the rules are docs/upstream.md's. An error HTTP status decides the
+class; on a 2xx the body's `status` does ("error" is an error answer, never a success). The
+message (`message`, else the legacy `messege`) is read for meaning only through the hint
+table (`worker.upstream.hints`). `retry_after` is the larger valid value of the body's field
+and the `Retry-After` header (seconds or an HTTP date).
 """
 
 from __future__ import annotations
@@ -69,7 +62,10 @@ _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number"
 class Accepted:
     """The upstream answered "success": a reload started, or the model was already loaded.
 
-    ``ready``: the message says the model is already loaded (a hint: confirm it soon).
+    Parameters:
+        message: the upstream's message, sanitized.
+        eta: the seconds the upstream expects the load to take, if it said.
+        ready: the message says the model is already loaded (a hint: confirm it soon).
     """
 
     message: str
@@ -79,14 +75,25 @@ class Accepted:
 
 @dataclass(frozen=True)
 class Loading:
-    """The upstream answered "processing": the model is being loaded."""
+    """The upstream answered "processing": the model is being loaded.
+
+    Parameters:
+        message: the upstream's message, sanitized.
+        eta: the seconds the upstream expects the load to take, if it said.
+    """
 
     message: str
     eta: float | None = None
 
 
 def sanitize(text: str, secret: str, limit: int = MAX_REASON_CHARS) -> str:
-    """Redact `secret`, fold whitespace (no log injection), and clip to `limit` characters."""
+    """Redact `secret`, fold whitespace (no log injection), and clip to `limit` characters.
+
+    Parameters:
+        text: any text bound for a log or a reason.
+        secret: the API key to redact (`""`: nothing to redact).
+        limit: the longest result, in characters, an ellipsis included.
+    """
     if secret:
         text = text.replace(secret, REDACTED)
     text = " ".join(text.split())
@@ -96,13 +103,25 @@ def sanitize(text: str, secret: str, limit: int = MAX_REASON_CHARS) -> str:
 
 
 def format_seconds(seconds: float) -> str:
+    """Seconds as a short text for a reason: ``30s``, ``0.5s``."""
     return f"{seconds:g}s"
 
 
 def interpret(response: httpx.Response, secret: str, hints: Hints = _HINTS) -> Accepted | Loading:
     """Turn a response into `Accepted` or `Loading`, or raise an `UpstreamError` subclass.
 
-    ``hints`` is the message-hint table (`worker.upstream.hints`).
+    Parameters:
+        response: the reload call's response, body read.
+        secret: the API key, redacted from every reason.
+        hints: the message-hint table (`worker.upstream.hints`).
+
+    Returns:
+        `Accepted` for "success", `Loading` for "processing".
+
+    Raises:
+        TransientError: a subclass, for a 429, 5xx, 408, 409, 425, an unreadable answer or
+            an "error" on a 2xx.
+        PermanentError: a subclass, for another 4xx or an error answer with an error hint.
     """
     code = response.status_code
     body, problem = _decode(response)
