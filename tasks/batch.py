@@ -37,6 +37,7 @@ from worker.batch.completion import (
     check_batch,
     complete_batch,
 )
+from worker.batch.ids import batch_id_for, header_task_id, redo_task_id, webhook_task_id
 from worker.batch.ledger import Ledger
 from worker.batch.outbox import Outbox, backoff_seconds
 from worker.batch.reconcile import Reconciler
@@ -51,33 +52,17 @@ __all__ = [
     "InvalidBatch",
     "batch_backstop",
     "batch_finished",
+    "batch_id_for",
     "batch_status",
     "cancel_batch",
+    "header_task_id",
     "post_batch_webhook",
+    "redo_task_id",
     "warmup_batch",
+    "webhook_task_id",
 ]
 
 logger = logging.getLogger(__name__)
-_NAMESPACE = uuid.UUID("6f1d7c36-3a59-4c0e-9d4e-2d6b1f0a9e11")
-
-
-def batch_id_for(request_id: str) -> str:
-    """The batch id of a ``warmup_batch`` task: the same if the task runs twice."""
-    return str(uuid.uuid5(_NAMESPACE, f"batch:{request_id}"))
-
-
-def header_task_id(batch_id: str, model_id: str) -> str:
-    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}:{model_id}"))
-
-
-def redo_task_id(batch_id: str, model_id: str, attempt: int) -> str:
-    """The task id of the ``attempt``-th plain re-dispatch of a lost model."""
-    return str(uuid.uuid5(_NAMESPACE, f"{batch_id}:{model_id}:redo:{attempt}"))
-
-
-def webhook_task_id(batch_id: str) -> str:
-    """One delivery task per batch: sending it again re-parks the same job."""
-    return str(uuid.uuid5(_NAMESPACE, f"webhook:{batch_id}"))
 
 
 @app.task(name="warmup_batch", bind=True)

@@ -168,3 +168,27 @@ def held_key(worker_id: str) -> str:
 def done_key(task_id: str) -> str:
     """String with a TTL: the worker that finished the task (it returns once)."""
     return f"{KEY_PREFIX}done:{task_id}"
+
+
+# ---- monitoring: what the workers record for the dashboard and /metrics (worker.monitoring) --
+
+ANSWERS_KEY = f"{KEY_PREFIX}metrics:answers"
+"""Hash: kind of upstream answer (accepted, loading, warm, rate_limited, transient,
+permanent) -> how many calls were answered so (ever, for every key)."""
+
+RATE_LIMITED_TIMES_KEY = f"{KEY_PREFIX}metrics:429s"
+"""Sorted set: one member per 429, scored by its Redis time; older than a minute is dropped."""
+
+BATCH_METRICS_KEY = f"{KEY_PREFIX}metrics:batches"
+"""Hash: ``completed`` (batches ever completed), ``sum`` (their durations, seconds) and one
+``le:<bound>`` field per duration bucket (batches whose duration fell in it, not cumulative)."""
+
+RECENT_BATCHES_KEY = f"{KEY_PREFIX}batches:recent"
+"""Sorted set: the latest completed batch ids, scored by completion time (the dashboard)."""
+
+RECENT_BATCHES_KEPT = 50
+
+ACCOUNTS_KEY = f"{KEY_PREFIX}accounts"
+"""Hash: key scope (``worker.runtime.key_scope``: an opaque hash, never the key) -> JSON of
+the limits the workers enforce for it; published by each worker process at start, so that
+the dashboard finds the limiter's keys without knowing the API key."""

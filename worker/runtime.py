@@ -22,6 +22,7 @@ from worker.clock import Clock
 from worker.limiter import Limiter
 from worker.limiter.breaker import Breaker
 from worker.messaging.identity import WORKER_ID
+from worker.monitoring import Monitor, record
 from worker.producer import parking_lot, producer_ledger, redis_client, redis_clock
 from worker.reload.flight import FlightStore
 from worker.reload.reloader import Reloader
@@ -77,6 +78,19 @@ def build_runtime(settings: Settings) -> Runtime:
         workers_key=c.WORKERS_KEY,
         dead_after=c.WORKER_DEAD_SECONDS,
     )
+    monitor = Monitor(client)
+    # The dashboard reads the limiter's keys by this scope: published, never the key itself.
+    record(
+        "the account's limits",
+        lambda: monitor.publish_account(
+            limiter.scope,
+            rate_count=limiter.rate_count,
+            rate_period=limiter.rate_period,
+            window=limiter.window,
+            max_in_flight=limiter.max_in_flight,
+            now=clock(),
+        ),
+    )
     flights = FlightStore(
         client,
         ttl_seconds=settings.deadline_seconds + call_seconds + 120,
@@ -98,6 +112,7 @@ def build_runtime(settings: Settings) -> Runtime:
             clock=clock,
             breaker=Breaker(client, key_scope(api_key), probe_seconds=call_seconds),
             on_key_stopped=_wake_waiters,
+            monitor=monitor,
         ),
         clock=clock,
     )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from worker.batch.ledger import Ledger
 from worker.batch.webhook import UnsafeURL, check_url
+from worker.monitoring import Monitor, record
 from worker.validation import InvalidModelIds, validate_model_ids
 
 __all__ = ["CLAIM_SECONDS", "InvalidBatch", "check_batch", "complete_batch"]
@@ -70,7 +71,8 @@ def complete_batch(
     """Complete the batch if every model is final; return what happened and the summary.
 
     ``completed``: this call wrote the summary and, for a batch with a callback URL,
-    its outbox record (send the webhook's task now; the sweep sends it if it is lost);
+    its outbox record (send the webhook's task now; the sweep sends it if it is lost),
+    and counted the batch for monitoring (``worker.monitoring``);
     ``done``: it was already complete (the stored summary is returned);
     ``busy``: another claimant is completing it; ``not_final``: models are
     still working; ``missing``: no such batch.
@@ -83,5 +85,11 @@ def complete_batch(
     summary = ledger.build_summary(batch_id, completed_at=now)
     due = now + OUTBOX_FIRST_WAIT_SECONDS
     if ledger.complete(batch_id, claimant, summary, webhook_due=due):
+        monitor = Monitor(ledger.client)
+        duration = float(summary["duration_s"])
+        record(
+            f"batch {batch_id}'s completion",
+            lambda: monitor.batch_completed(batch_id, duration=duration, now=now),
+        )
         return "completed", summary
     return "done", ledger.summary(batch_id)

@@ -37,6 +37,7 @@ from typing import Literal
 from worker.constants import BUSY_RETRY_SECONDS
 from worker.limiter import Limiter, Wait
 from worker.limiter.breaker import Breaker
+from worker.monitoring import Monitor, record
 from worker.reload import backoff
 from worker.reload.flight import FlightStore, Outcome
 from worker.settings import Settings
@@ -93,10 +94,12 @@ class Reloader:
         rng: random.Random | None = None,
         breaker: Breaker | None = None,
         on_key_stopped: Callable[[], None] = lambda: None,
+        monitor: Monitor | None = None,
     ) -> None:
         """``breaker``: the key's circuit breaker (none: every model on its own);
         ``on_key_stopped`` is called when it opens for a permanent error (a bad key), so
-        that the key's waiting models wake and fail at once."""
+        that the key's waiting models wake and fail at once; ``monitor`` counts each
+        upstream answer by kind (``worker.monitoring``; none: not counted)."""
         self.settings = settings
         self.flights = flights
         self.limiter = limiter
@@ -105,6 +108,7 @@ class Reloader:
         self.rng = rng or random.Random()
         self.breaker = breaker
         self.on_key_stopped = on_key_stopped
+        self.monitor = monitor
 
     def advance(self, model_id: str, task_id: str, *, priority: str = "normal") -> Final | Later:
         """Take the flight's next step if it is due; ``priority="high"`` goes first in the
@@ -211,10 +215,12 @@ class Reloader:
             self.limiter.started(grant)
             answer = self.upstream.reload(model_id)
         except PermanentError as exc:
+            self._count("permanent", now)
             if isinstance(exc, ACCOUNT_ERRORS):
                 self._key_failed(exc, model_id, task_id, permanent=True)
             return self._finish(flight, model_id, "failed", exc.reason, calls, how), False
         except RateLimited as exc:
+            self._count("rate_limited", now)
             _, streak = self.limiter.shrink()
             # Without retry_after, each 429 in a row pauses the key twice as long (capped).
             pause = exc.retry_after or backoff.rate_limited_pause(
@@ -233,6 +239,7 @@ class Reloader:
             reason = f"rate limited: {exc.reason}"
             return self._schedule(flight, model_id, now, delay, reason), False
         except TransientError as exc:
+            self._count("transient", now)
             self._key_failed(exc, model_id, task_id, permanent=False)
             errors = int(flight["errors"]) + 1
             if errors > self.settings.max_retries:
@@ -249,10 +256,16 @@ class Reloader:
                 self.limiter.pause(exc.retry_after)
             reason = f"error {errors}/{self.settings.max_retries}: {exc.reason}"
             return self._schedule(flight, model_id, now, delay, reason, errors=errors), False
+        self._count(_answer_kind(answer, flight), now)
         self.limiter.grow()
         if self.breaker is not None and self.breaker.succeeded():
             logger.warning("circuit breaker closed: the upstream answered %s", model_id)
         return self._on_answer(flight, model_id, now, answer, calls, how), True
+
+    def _count(self, answer: str, now: float) -> None:
+        monitor = self.monitor
+        if monitor is not None:
+            record(f"a {answer} answer", lambda: monitor.answered(answer, now=now))
 
     def _key_failed(
         self, exc: UpstreamError, model_id: str, task_id: str, *, permanent: bool
@@ -350,6 +363,16 @@ class Reloader:
         if flight.get("lease"):  # a slot kept while the model loaded (RELOAD_LOADING_HOLDS_SLOT)
             self.limiter.release(flight["lease"])
         return Final(outcome, how)
+
+
+def _answer_kind(answer: Accepted | Loading, flight: dict[str, str]) -> str:
+    """How a successful answer counts (``worker.monitoring.ANSWERS``): ``warm`` when it
+    confirms a reload (or says the model is loaded already), else accepted or loading."""
+    if isinstance(answer, Loading):
+        return "loading"
+    if answer.ready or flight["accepted"] == "1" or flight["loading_seen"] == "1":
+        return "warm"
+    return "accepted"
 
 
 def _stage(flight: dict[str, str]) -> Stage:
