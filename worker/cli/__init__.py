@@ -17,6 +17,7 @@ import click
 # command name -> "module:attribute"
 _COMMANDS = {
     "cancel": "worker.cli.cancel:cancel",
+    "dashboard": "worker.cli.dashboard:dashboard",
     "demo": "sandbox.demo:demo",
     "sim": "sandbox.sim.cli:sim",
     "status": "worker.cli.status:status",

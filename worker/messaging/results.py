@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 from celery.backends.redis import RedisBackend, SentinelBackend
+from celery.signals import task_retry
 from redis.sentinel import SentinelManagedConnection
 
 from worker.redis_url import failover_connection_class
@@ -27,7 +28,27 @@ __all__ = ["ResultBackend", "SentinelResultBackend", "Waiting"]
 
 
 class Waiting(Exception):
-    """Not an error: why a task was rescheduled, as Flower shows it."""
+    """Not an error: why a task was rescheduled, as Flower shows it.
+
+    Its repr (what Celery's ``task-retried`` event, so Flower, shows as the retry's
+    exception) reads as a wait: ``waiting: accepted; confirming``. And a wait sends no
+    traceback with that event (``_no_traceback_for_waits``): it is not an error.
+    """
+
+    def __repr__(self) -> str:
+        return f"waiting: {self}"
+
+
+@task_retry.connect
+def _no_traceback_for_waits(
+    sender: Any = None, reason: Any = None, einfo: Any = None, **_: Any
+) -> None:
+    """Celery's ``task_retry`` signal: the retry of a ``Waiting`` has an empty traceback.
+
+    The signal runs before the worker sends ``task-retried`` with ``einfo.traceback``.
+    """
+    if einfo is not None and isinstance(getattr(reason, "exc", None), Waiting):
+        einfo.traceback = ""
 
 
 class ResultBackend(RedisBackend):
