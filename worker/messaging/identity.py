@@ -1,9 +1,8 @@
 """This worker's identity: who holds a message, a step lock or a limiter lease.
 
-``WORKER_ID`` is made once per worker incarnation, at import in the worker's
-main process, and inherited by its forked pool processes, so the heartbeat of
-the main process vouches for everything its pool holds. A replacement worker
-on the same host gets a new id: it never inherits a dead one's holdings by name.
+``WORKER_ID`` is made once per worker process start, at import in the main process, and
+inherited by its forked pool, so the main process's heartbeat vouches for all its pool holds;
+a replacement worker never inherits a dead one's holdings by name.
 """
 
 from __future__ import annotations
@@ -21,6 +20,13 @@ SEPARATOR = "|"
 
 
 def owner_of(holder: str) -> str:
-    """The worker id in a holder string such as ``"host:12:ab12cd34|<task id>"`` ('' if none)."""
+    """The worker id in a holder string.
+
+    Parameters:
+        holder: ``"<worker id>|<what>"``, e.g. ``"host:12:ab12cd34|<task id>"``.
+
+    Returns:
+        The worker id, or ``""`` if ``holder`` names none.
+    """
     owner, found, _ = holder.partition(SEPARATOR)
     return owner if found else ""

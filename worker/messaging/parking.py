@@ -1,22 +1,13 @@
 """Parked waits: a task that must wait is a score in Redis, not a message in the broker.
 
-A *job* is what is needed to send a task again: its name, arguments and
-Celery options (task id, group and chord membership, retries...). The options
-that many tasks share, such as a batch's chord, are stored once, as a
-*template* keyed by their digest. A job moves through these places, one at a
-time (the scripts are in :mod:`worker.messaging.scripts`):
+A *job* (name, arguments, Celery options; the options many tasks share stored once, as a
+*template*) moves one step at a time, each one Lua script (:mod:`worker.messaging.scripts`):
 
     park ─▶ due ─take_due─▶ sending ─sent─▶ sent ─hold─▶ held:{worker} ─finish/release─▶ gone
              ▲                 │ publish failed    │ not received     │ worker dead, or
              └─────────────────┴───────────────────┴──────────────────┘ no longer in hand
 
-(``due``: score = due time; ``sending``: a pump publishing it; ``sent``: in the
-broker; ``held``: received by a worker, until it parks again or ends.)
-
-Every step is one Lua script on the Redis clock, so several workers never
-take one entry twice, and a process that dies between two steps loses nothing:
-a lapsed ``sending`` claim, a message nobody received in time, or a dead
-worker's hold makes the job due again.
+Why: docs/decisions/0001-waits-are-parked-in-redis.md
 """
 
 from __future__ import annotations
@@ -77,7 +68,14 @@ _KNOWN_TEMPLATES = 1024
 
 @dataclass(frozen=True)
 class Job:
-    """One task to send again: ``app.send_task(name, args, kwargs, **options)``."""
+    """One task to send again: ``app.send_task(name, args, kwargs, **options)``.
+
+    Parameters:
+        name: the task's registered name.
+        args: its positional arguments.
+        kwargs: its keyword arguments.
+        options: its Celery options (``split_options``), ``task_id`` included.
+    """
 
     name: str
     args: list[Any]
@@ -91,7 +89,13 @@ class Job:
 
 @dataclass(frozen=True)
 class Takeover:
-    """The tasks of a dead worker made due again."""
+    """The tasks of a dead worker made due again.
+
+    Parameters:
+        worker: the dead worker's id.
+        tasks: how many of its held tasks were made due.
+        silent_for: seconds since its last heartbeat.
+    """
 
     worker: str
     tasks: int
@@ -104,7 +108,14 @@ def lane_of(job: Job) -> str:
 
 
 def split_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The options of ``options`` that a job keeps, JSON-ready (``None`` values dropped)."""
+    """The options of ``options`` that a job keeps, JSON-ready (``None`` values dropped).
+
+    Parameters:
+        options: Celery execution options, as ``apply_async`` or a request has them.
+
+    Raises:
+        TypeError: a kept option is not JSON-serialisable.
+    """
     kept = {k: v for k, v in options.items() if k in _KEPT and v is not None}
     json.dumps(kept)  # raises TypeError now rather than in the pump
     return kept
@@ -113,12 +124,13 @@ def split_options(options: Mapping[str, Any]) -> dict[str, Any]:
 class ParkingLot:
     """The Redis side of parked waits and held messages; each method is one atomic step.
 
-    Parameters
-    ----------
-    client:
-        The Redis that holds the shared state (``REDIS_URL``).
-    worker_id:
-        Who holds what this process holds (``worker.messaging.identity.WORKER_ID``).
+    Parameters:
+        client: the Redis that holds the shared state (``REDIS_URL``).
+        worker_id: who holds what this process holds (``worker.messaging.identity.WORKER_ID``).
+        dead_after: seconds without a heartbeat after which a worker is dead.
+        sending_lease: seconds a pump's claim on a job it publishes lasts.
+        receive_within: seconds a published message may wait unreceived before it is
+            published again.
     """
 
     def __init__(
@@ -160,8 +172,15 @@ class ParkingLot:
         A job whose ``priority`` keyword argument is ``"high"`` is due in the high lane:
         published before every normal job.
 
-        Returns the due time, or ``None`` if the task has finished already (not parked).
-        Raises ``redis.RedisError`` if Redis cannot be reached.
+        Parameters:
+            job: the task to send again.
+            delay: seconds from now.
+
+        Returns:
+            The due time, or ``None`` if the task has finished already (not parked).
+
+        Raises:
+            redis.RedisError: Redis cannot be reached.
         """
         digest, entry, template = self._encode(job)
         fresh = self._templates.get(digest, 0.0) > time.monotonic() - _TEMPLATE_CACHE_SECONDS
@@ -188,12 +207,16 @@ class ParkingLot:
     def take_due(
         self, *, limit: int, unreceived: int
     ) -> tuple[list[Job], list[tuple[str, str]], float | None]:
-        """Claim up to ``limit`` due jobs for publishing, keeping at most ``unreceived``
-        published messages waiting for a worker.
+        """Claim due jobs for publishing, high lane first.
 
-        Returns the jobs; the ``(task id, reason)`` of entries that could not be read
-        (cleared: the caller reports them); and the seconds until the next entry is
-        due (``None``: nothing is parked).
+        Parameters:
+            limit: the most jobs to claim.
+            unreceived: the most published messages left waiting for a worker.
+
+        Returns:
+            The jobs; the ``(task id, reason)`` of entries that could not be read (cleared:
+            the caller reports them); and the seconds until the next entry is due (``None``:
+            nothing is parked).
         """
         reply = self._take_due(
             keys=[c.SENDING_KEY, c.SENT_KEY, c.JOBS_KEY],
@@ -218,20 +241,33 @@ class ParkingLot:
         return jobs, broken, next_due
 
     def sent(self, task_ids: Sequence[str]) -> None:
-        """These jobs were published: count them as waiting in the broker."""
+        """These jobs were published: count them as waiting in the broker.
+
+        Parameters:
+            task_ids: the ids of the jobs published, as claimed by ``take_due``.
+        """
         if task_ids:
             self._sent(keys=[c.SENDING_KEY, c.SENT_KEY], args=list(task_ids))
 
     def unsend(self, task_id: str, delay: float) -> None:
-        """Publishing this job failed: it is due again in ``delay`` seconds."""
+        """Publishing this job failed: it is due again in ``delay`` seconds.
+
+        Parameters:
+            task_id: the job claimed by ``take_due``.
+            delay: seconds from now.
+        """
         self._unsend(keys=[c.SENDING_KEY], args=[task_id, repr(delay)])
 
     def hold(self, task_id: str, build: Any) -> bool:
         """This worker received ``task_id``: hold it (a dead worker's holds are taken over).
 
-        ``build`` is called (no arguments) for the ``Job`` only when Redis has none for
-        the task (a message from an outside producer). Returns False if it could not be
-        built (``build`` returned ``None``).
+        Parameters:
+            task_id: the received task's id.
+            build: called with no arguments for the ``Job`` only when Redis has none for the
+                task (a message from an outside producer); may return ``None``.
+
+        Returns:
+            False if the job was needed and ``build`` returned ``None``.
         """
         keys = [
             c.held_key(self.worker_id),
@@ -253,9 +289,14 @@ class ParkingLot:
     def finish(self, task_id: str) -> tuple[bool, str, bool]:
         """Claim the one return of ``task_id``; clears its job and hold either way.
 
-        Returns ``(claimed, holder, holder_alive)``: when not claimed, ``holder`` is the
-        execution that finished it and ``holder_alive`` whether its worker still
-        heartbeats. Every call is a new execution: a second call never claims.
+        Every call is a new execution: a second call never claims.
+
+        Parameters:
+            task_id: the task that is returning.
+
+        Returns:
+            ``(claimed, holder, holder_alive)``: when not claimed, ``holder`` is the execution
+            that finished it and ``holder_alive`` whether its worker still heartbeats.
         """
         execution = f"{self.worker_id}|{uuid.uuid4().hex}"
         keys = [
@@ -272,18 +313,36 @@ class ParkingLot:
         return False, _text(reply[1]), int(reply[2]) == 1
 
     def reclaim(self, task_id: str, dead_holder: str) -> bool:
-        """Take over the finish of a task whose finisher ``dead_holder`` died before storing
-        its result; False if another execution took it over first."""
+        """Take over the finish of a task whose finisher died before storing its result.
+
+        Parameters:
+            task_id: the task.
+            dead_holder: the dead execution, as ``finish`` returned it.
+
+        Returns:
+            False if another execution took it over first.
+        """
         execution = f"{self.worker_id}|{uuid.uuid4().hex}"
         args: list[str | int] = [dead_holder, execution, c.DONE_TTL_SECONDS]
         return int(self._reclaim(keys=[c.done_key(task_id)], args=args)) == 1
 
     def release(self, task_id: str) -> None:
-        """The task ended (failed, or returned with no result to guard): forget it."""
+        """The task ended (failed, or returned with no result to guard): forget it.
+
+        Parameters:
+            task_id: the task.
+        """
         self._release(keys=[c.JOBS_KEY, c.held_key(self.worker_id)], args=[task_id])
 
     def wake(self, task_ids: Sequence[str]) -> int:
-        """Make these parked jobs due now (those not parked are left alone)."""
+        """Make these parked jobs due now (those not parked are left alone).
+
+        Parameters:
+            task_ids: the tasks to wake.
+
+        Returns:
+            How many were parked.
+        """
         woken = 0
         for start in range(0, len(task_ids), 1000):
             chunk = list(task_ids[start : start + 1000])
@@ -297,8 +356,14 @@ class ParkingLot:
     # ---- workers -----------------------------------------------------------------------
 
     def heartbeat(self, slots: int = 0) -> int:
-        """Record that this worker is alive with ``slots`` pool processes; returns the pool
-        slots of all live workers together."""
+        """Record that this worker is alive.
+
+        Parameters:
+            slots: this worker's pool processes.
+
+        Returns:
+            The pool slots of all live workers together.
+        """
         reply = self._heartbeat(
             keys=[c.WORKERS_KEY, c.WORKER_SLOTS_KEY],
             args=[self.worker_id, slots, self.dead_after],
@@ -306,7 +371,11 @@ class ParkingLot:
         return int(reply[1])
 
     def take_over(self) -> list[Takeover]:
-        """Make every task held by a dead worker due now; one entry per worker taken over."""
+        """Make every task held by a dead worker due now.
+
+        Returns:
+            One entry per worker taken over.
+        """
         reply = self._takeover(
             keys=[c.WORKERS_KEY, c.GONE_WORKERS_KEY, c.JOBS_KEY, c.WORKER_SLOTS_KEY],
             args=[self.dead_after, c.KEY_PREFIX, self.worker_id, GONE_FORGET_SECONDS],
@@ -321,7 +390,14 @@ class ParkingLot:
         return {_text(m) for m in self.redis.smembers(c.held_key(self.worker_id))}
 
     def regrasp(self, task_ids: Sequence[str]) -> int:
-        """These held tasks are no longer in this worker's hands: make them due now."""
+        """These held tasks are no longer in this worker's hands: make them due now.
+
+        Parameters:
+            task_ids: the tasks.
+
+        Returns:
+            How many were held and made due.
+        """
         if not task_ids:
             return 0
         keys = [c.held_key(self.worker_id), c.JOBS_KEY]
@@ -335,11 +411,16 @@ class ParkingLot:
     # ---- reading ------------------------------------------------------------------------
 
     def template(self, digest: str) -> dict[str, Any] | None:
+        """The template stored under ``digest`` (``name`` and shared ``options``), or None."""
         raw = self.redis.get(c.template_key(digest))
         return None if raw is None else dict(json.loads(raw))
 
     def counts(self) -> dict[str, int]:
-        """How many jobs are parked, being sent, and waiting in the broker."""
+        """How many jobs are parked, being sent, and waiting in the broker.
+
+        Returns:
+            ``due`` (both lanes), ``high``, ``sending``, ``sent`` and ``jobs`` (all stored).
+        """
         pipe = self.redis.pipeline(transaction=False)
         for key in (c.DUE_KEY, c.DUE_HIGH_KEY, c.SENDING_KEY, c.SENT_KEY):
             pipe.zcard(key)
@@ -376,8 +457,13 @@ _provider: Callable[[], ParkingLot] | None = None
 
 
 def provide(factory: Callable[[], ParkingLot]) -> None:
-    """Make ``factory`` the source of this process's parking lot (called by the wiring,
-    ``worker.producer.configure``), so that this package never imports the wiring."""
+    """Make ``factory`` the source of this process's parking lot.
+
+    Called by the wiring (``worker.producer.configure``), so this package never imports it.
+
+    Parameters:
+        factory: returns the process's ``ParkingLot``, called on each ``current_lot()``.
+    """
     global _provider
     _provider = factory
 

@@ -1,22 +1,12 @@
 """The pump: in every worker, publishes parked jobs when due, and keeps the worker's holds alive.
 
-``PumpStep`` is a Celery worker bootstep (``app.steps['worker'].add(PumpStep)``),
-so ``celery -A worker worker`` runs it with nothing extra to start. It starts
-one thread that, until the worker stops:
+``PumpStep``, a worker bootstep, runs one thread that heartbeats twice a second (keeping alive
+what the worker holds), takes over dead workers' holdings and publishes due jobs in Celery's
+standard format, at most two per live pool slot waiting in the broker. A thread, not a timer
+on the event loop: the heartbeat must not wait on a busy loop (a solo pool runs tasks on it).
+``on_task_received`` (Celery's ``task_received`` signal) holds each received message.
 
-- heartbeats twice a second (``reload:workers``), which keeps alive everything
-  this worker holds: the messages it received, its step locks, its limiter leases;
-- takes over the holdings of workers whose heartbeat stopped, and logs whom it
-  took over and how many tasks;
-- publishes due jobs in Celery's standard message format, no more at a time
-  than the live workers' pools have room for (one waiting per pool slot beside the
-  one in hand), so the broker holds only work due now;
-  a failed publish makes the job due again a second later.
-
-A thread rather than a timer on the worker's event loop: the heartbeat must
-not wait on a busy loop (a solo pool runs tasks on it). The hook that holds
-each received message is ``on_task_received`` (Celery's ``task_received``
-signal, in the worker's main process).
+Why: docs/decisions/0001-waits-are-parked-in-redis.md, 0002-holdings-live-as-long-as-a-heartbeat.md
 """
 
 from __future__ import annotations
@@ -58,16 +48,14 @@ HOLD_CHECK_SECONDS = 2.0
 class Pump:
     """One worker's publisher of due jobs; ``run_once`` is one look (tested without a thread).
 
-    Parameters
-    ----------
-    app:
-        The Celery app whose ``send_task`` publishes.
-    lot:
-        The parking lot (its ``worker_id`` is this worker's).
-    slots:
-        The worker's pool size. At most ``UNRECEIVED_PER_SLOT`` x the pool slots of
-        all live workers published messages wait in the broker at a time, and this
-        pump publishes at most ``UNRECEIVED_PER_SLOT`` x ``slots`` per look.
+    Parameters:
+        app: the Celery app whose ``send_task`` publishes.
+        lot: the parking lot (its ``worker_id`` is this worker's).
+        slots: the worker's pool size. At most ``UNRECEIVED_PER_SLOT`` x the pool slots of
+            all live workers wait in the broker at a time, and this pump publishes at most
+            ``UNRECEIVED_PER_SLOT`` x ``slots`` per look.
+        in_hand: the ids of the tasks this worker has received and not finished (``None``:
+            unknown now); held tasks missing from it twice in a row are made due again.
     """
 
     def __init__(
@@ -92,7 +80,11 @@ class Pump:
         self._failing = False
 
     def run_once(self) -> float:
-        """Heartbeat, take over, publish what is due; return the seconds to sleep."""
+        """Heartbeat, take over, publish what is due; a Redis error is logged, never raised.
+
+        Returns:
+            The seconds to sleep before the next look (0.0: look again at once).
+        """
         try:
             self._beat()
             self._check_holds()
@@ -191,6 +183,7 @@ class PumpStep(bootsteps.StartStopStep):
         self._pump: Pump | None = None
 
     def start(self, worker: Any) -> None:
+        """Start the pump's thread (Celery calls it once the pool is up)."""
         self._pump = Pump(
             worker.app, current_lot(), slots=worker.concurrency or 1, in_hand=_requests_in_hand
         )
@@ -209,6 +202,7 @@ class PumpStep(bootsteps.StartStopStep):
                 self._stop.wait(pause)
 
     def stop(self, worker: Any) -> None:
+        """Stop the thread and leave: drop this worker's holds and heartbeat."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -231,7 +225,14 @@ def _requests_in_hand() -> set[str] | None:
 
 
 def job_from_request(request: Any) -> Job | None:
-    """The job that sends a received message's task again (``None``: unreadable)."""
+    """The job that sends a received message's task again.
+
+    Parameters:
+        request: the worker's ``celery.worker.request.Request`` for the message.
+
+    Returns:
+        The job, or ``None`` if the message cannot be read (logged).
+    """
     try:
         args, kwargs, embed = loads(
             request.body,
@@ -248,7 +249,13 @@ def job_from_request(request: Any) -> Job | None:
 
 @signals.task_received.connect(weak=False)
 def on_task_received(sender: Any = None, request: Any = None, **_: Any) -> None:
-    """Hold each received task of ours, so that a dead worker's tasks are taken over."""
+    """Hold each received task of ours, so that a dead worker's tasks are taken over.
+
+    Parameters:
+        sender: the consumer that received it (unused).
+        request: the received message's request; tasks other than ``ParkingTask``'s are
+            ignored.
+    """
     if request is None or not isinstance(request.task, ParkingTask):
         return
     try:

@@ -1,22 +1,9 @@
 """``ParkingTask``: a Celery task class whose sends and waits are parked in Redis.
 
-Through Celery's public extension point (a custom ``Task`` class):
-
-- ``apply_async`` (which ``delay``, groups and chords go through) parks the task
-  as a job, due now or after its ``countdown``/``eta``, instead of publishing
-  it; a worker's pump publishes it, in Celery's standard message, when it is due
-  and a worker has room for it.
-- ``wait(exc, seconds)`` is ``retry`` without the publish: the job is parked
-  for ``seconds`` and the ``Retry`` it returns ends the execution as a retry
-  does, so Flower shows the retry and its reason, the message is acknowledged,
-  and nothing waits in the broker or in a worker.
-- ``finish_once()`` lets only one execution of a task id return its result,
-  so a redelivered or taken-over copy never reaches a chord twice.
-- Redis unreachable (after the client's own retries) never fails a task: the
-  message is handed back (``Reject(requeue=True)``), and should even that fail,
-  the worker's pump notices it no longer has the task and makes it due again.
-
-Producers that send by name (``send_task``) publish directly, as always.
+``apply_async`` (so ``delay``, groups and chords) parks the task as a job instead of
+publishing it; ``wait()`` is ``retry`` without the publish; ``finish_once()`` lets one
+execution of a task id return its result. Redis unreachable never fails a task: the message
+is handed back (``Reject(requeue=True)``). Producers that ``send_task`` by name publish directly.
 """
 
 from __future__ import annotations
@@ -43,7 +30,14 @@ INFRASTRUCTURE_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLo
 
 
 def job_from_signature(sig: Any) -> Job:
-    """The job that sends ``sig`` (a Celery ``Signature``) again."""
+    """The job that sends ``sig`` again.
+
+    Parameters:
+        sig: a Celery ``Signature``.
+
+    Raises:
+        TypeError: one of its kept options is not JSON-serialisable.
+    """
     return Job(sig.task, list(sig.args or ()), dict(sig.kwargs or {}), split_options(sig.options))
 
 
@@ -83,7 +77,23 @@ class ParkingTask(Task[Any, Any]):
     ) -> Any:
         """Park the task (due now, or after ``countdown``/``eta``) instead of publishing it.
 
-        Returns its ``AsyncResult``. Raises ``redis.RedisError`` if Redis is unreachable.
+        In eager mode (``task_always_eager``) Celery's own ``apply_async`` runs it at once.
+
+        Parameters:
+            args: the task's positional arguments.
+            kwargs: its keyword arguments.
+            task_id: its id (a new one when None).
+            producer: ignored (a pump publishes later).
+            link: a signature to call on success.
+            link_error: a signature to call on failure.
+            shadow: another name for the task in logs and monitors.
+            options: other Celery options (``countdown``, ``eta``, ``expires``, ``priority``...).
+
+        Returns:
+            The task's ``AsyncResult``.
+
+        Raises:
+            redis.RedisError: Redis is unreachable.
         """
         app = self.app
         if app.conf.task_always_eager:
@@ -110,8 +120,20 @@ class ParkingTask(Task[Any, Any]):
     def wait(self, exc: Exception, seconds: float) -> Retry:
         """Park this execution's task for ``seconds`` and return the ``Retry`` to raise.
 
-        ``exc`` is the reason Flower shows. Raises ``redis.RedisError`` if Redis is
-        unreachable (the caller decides: nothing was parked, the message is not acked).
+        The execution ends as a retry: Flower shows it, the message is acknowledged and
+        nothing waits in the broker.
+
+        Parameters:
+            exc: the reason Flower shows.
+            seconds: how long the task waits.
+
+        Returns:
+            The ``celery.exceptions.Retry`` to raise.
+
+        Raises:
+            Exception: ``exc`` itself when the task was called directly, not by a worker.
+            redis.RedisError: Redis is unreachable (nothing was parked, the message is not
+                acked: the caller decides).
         """
         request = self.request
         if request.called_directly:
@@ -121,11 +143,13 @@ class ParkingTask(Task[Any, Any]):
         return Retry(exc=exc, when=cast("Real", seconds), sig=sig)
 
     def finish_once(self) -> bool:
-        """True if this execution is the one that returns the task's result.
+        """Whether this execution is the one that returns the task's result.
 
-        False when another execution returned it (or is returning it): the caller
-        raises ``celery.exceptions.Ignore`` so that no second result reaches a chord.
         An execution whose worker died before the result was stored is replaced.
+
+        Returns:
+            False when another execution returned it (or is returning it): the caller raises
+            ``celery.exceptions.Ignore`` so that no second result reaches a chord.
         """
         task_id = str(self.request.id)
         claimed, holder, alive = self.parking.finish(task_id)
