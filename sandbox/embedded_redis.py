@@ -10,6 +10,16 @@ survives a Redis restart::
     with EmbeddedRedis() as server:
         print(server.url)       # redis://127.0.0.1:PORT/0
         server.restart()        # same port, same append-only file
+
+For failover tests, ``EmbeddedRedis(replica_of=master)`` is a replica and
+``EmbeddedSentinel`` a Sentinel (the same binary with ``--sentinel``);
+``SentinelGroup`` starts a master, its replicas and three sentinels that watch
+them, each on a free port and each stopped by its own pid::
+
+    with SentinelGroup(replicas=1, sentinels=3) as group:
+        print(group.url)        # sentinel://127.0.0.1:P1/0;sentinel://127.0.0.1:P2/0;...
+        os.kill(group.master.pid, signal.SIGKILL)
+        group.wait_for_new_master(timeout=30)
 """
 
 from __future__ import annotations
@@ -21,12 +31,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any, cast
 
 import redis
 
-__all__ = ["EmbeddedRedis", "RedisServerNotFound", "find_redis_server", "free_port"]
+__all__ = [
+    "EmbeddedRedis",
+    "EmbeddedSentinel",
+    "RedisServerNotFound",
+    "SentinelGroup",
+    "find_redis_server",
+    "free_port",
+]
 
 
 class RedisServerNotFound(RuntimeError):
@@ -65,8 +84,10 @@ class EmbeddedRedis:
         data_dir: str | Path | None = None,
         appendonly: bool = True,
         startup_timeout: float = 10.0,
+        replica_of: EmbeddedRedis | None = None,
     ) -> None:
         self.port = port or free_port()
+        self.replica_of = replica_of
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="reload-redis-"))
         self.appendonly = appendonly
@@ -87,7 +108,18 @@ class EmbeddedRedis:
     def start(self) -> EmbeddedRedis:
         if self.process is not None:
             raise RuntimeError("this embedded Redis is already running")
-        command = [
+        self.process = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self._wait_until_ready()
+        return self
+
+    def _command(self) -> list[str]:
+        replica = ["--replicaof", "127.0.0.1", str(self.replica_of.port)] if self.replica_of else []
+        return [
             find_redis_server(),
             "--bind", "127.0.0.1",
             "--port", str(self.port),
@@ -97,12 +129,8 @@ class EmbeddedRedis:
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            *replica,
         ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        self._wait_until_ready()
-        return self
 
     def _wait_until_ready(self) -> None:
         assert self.process is not None
@@ -165,3 +193,153 @@ class EmbeddedRedis:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class EmbeddedSentinel(EmbeddedRedis):
+    """One Redis Sentinel (``redis-server <config> --sentinel``) watching ``master``.
+
+    Sentinel rewrites its configuration file as it learns, so each one has its own, in its
+    own temporary directory. ``down_after`` and ``failover_timeout`` are milliseconds.
+    """
+
+    def __init__(
+        self,
+        master: EmbeddedRedis,
+        *,
+        name: str = "mymaster",
+        quorum: int = 2,
+        down_after: int = 1000,
+        failover_timeout: int = 3000,
+        startup_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(appendonly=False, startup_timeout=startup_timeout)
+        self.master, self.name, self.quorum = master, name, quorum
+        self.down_after, self.failover_timeout = down_after, failover_timeout
+
+    @property
+    def url(self) -> str:
+        return f"sentinel://127.0.0.1:{self.port}/0"
+
+    def _command(self) -> list[str]:
+        config = self.data_dir / "sentinel.conf"
+        config.write_text(
+            f"bind 127.0.0.1\nport {self.port}\ndir {self.data_dir}\n"
+            f"logfile {self.data_dir / 'redis.log'}\n"
+            f"sentinel monitor {self.name} 127.0.0.1 {self.master.port} {self.quorum}\n"
+            f"sentinel down-after-milliseconds {self.name} {self.down_after}\n"
+            f"sentinel failover-timeout {self.name} {self.failover_timeout}\n"
+            f"sentinel parallel-syncs {self.name} 1\n"
+        )
+        return [find_redis_server(), str(config), "--sentinel", "--daemonize", "no"]
+
+    def master_port(self) -> int | None:
+        """The port of the master this sentinel names now (``None`` if it cannot say)."""
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            address = cast(Any, client.sentinel_get_master_addr_by_name(self.name))
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+        return int(address[1]) if address else None
+
+
+class SentinelGroup:
+    """A master, ``replicas`` replicas and ``sentinels`` sentinels watching them."""
+
+    def __init__(
+        self, *, replicas: int = 1, sentinels: int = 3, name: str = "mymaster", **sentinel: int
+    ) -> None:
+        self.name = name
+        self.master = EmbeddedRedis()
+        self.replicas = [EmbeddedRedis(replica_of=self.master) for _ in range(replicas)]
+        quorum = sentinels // 2 + 1
+        self.sentinels = [
+            EmbeddedSentinel(self.master, name=name, quorum=quorum, **sentinel)
+            for _ in range(sentinels)
+        ]
+
+    @property
+    def url(self) -> str:
+        """``REDIS_URL`` for the group: every sentinel, database 0."""
+        return ";".join(s.url for s in self.sentinels)
+
+    @property
+    def servers(self) -> list[EmbeddedRedis]:
+        return [self.master, *self.replicas]
+
+    def start(self, timeout: float = 30.0) -> SentinelGroup:
+        try:
+            for server in [*self.servers, *self.sentinels]:
+                server.start()
+            self._wait(lambda: all(_replica_in_sync(r) for r in self.replicas), timeout)
+            self._wait(lambda: all(self._sentinel_ready(s) for s in self.sentinels), timeout)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _sentinel_ready(self, sentinel: EmbeddedSentinel) -> bool:
+        """The sentinel names the master and knows every replica and every other sentinel."""
+        client = redis.Redis(port=sentinel.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            state = cast(dict[str, Any], client.sentinel_master(self.name))
+            return bool(
+                int(state["port"]) == self.master.port
+                and state["num-slaves"] == len(self.replicas)
+                and state["num-other-sentinels"] == len(self.sentinels) - 1
+            )
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def master_port(self) -> int | None:
+        """The master's port, as the first sentinel that answers says."""
+        for sentinel in self.sentinels:
+            port = sentinel.master_port()
+            if port is not None:
+                return port
+        return None
+
+    def wait_for_new_master(self, old_port: int, timeout: float = 30.0) -> int:
+        """Wait until every sentinel names a master other than ``old_port``; its port."""
+        ports: list[int | None] = []
+
+        def moved() -> bool:
+            ports[:] = [s.master_port() for s in self.sentinels]
+            return len(set(ports)) == 1 and ports[0] not in (None, old_port)
+
+        self._wait(moved, timeout, what=f"a new master (the sentinels say {ports})")
+        new = ports[0]
+        assert new is not None
+        return new
+
+    @staticmethod
+    def _wait(check: Callable[[], bool], timeout: float, what: str = "the group") -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        """Stop every process of the group by its own pid (sentinels first)."""
+        for server in [*self.sentinels, *self.replicas, self.master]:
+            server.close()
+
+    def __enter__(self) -> SentinelGroup:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _replica_in_sync(replica: EmbeddedRedis) -> bool:
+    client = redis.Redis(port=replica.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return client.info("replication").get("master_link_status") == "up"
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
