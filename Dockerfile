@@ -17,6 +17,7 @@ RUN pip install --constraint requirements.lock pip
 COPY pyproject.toml README.md ./
 COPY worker ./worker
 COPY tasks ./tasks
+COPY flowerconfig.py ./
 RUN pip install . --constraint requirements.lock \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin app \
     && mkdir -p /data \

@@ -61,13 +61,14 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/reloadctl demo
 
-# Flower only with basic auth (user:password in FLOWER_BASIC_AUTH, Flower's own setting).
+# Flower only with basic auth (user:password in FLOWER_BASIC_AUTH, Flower's own setting), with
+# flowerconfig.py (the task list shows each model id and result).
 flower: $(STAMP)
 	@test -n "$$FLOWER_BASIC_AUTH" || { \
 	  echo "FLOWER_BASIC_AUTH is not set: Flower runs here only with basic auth (user:password)." >&2; \
 	  echo "For example:  FLOWER_BASIC_AUTH=admin:$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(12))') make flower" >&2; \
 	  exit 2; }
-	$(BIN)/celery -A worker flower
+	$(BIN)/celery -A worker flower --conf=flowerconfig.py
 
 sim: $(STAMP)
 	$(BIN)/reloadctl sim --key demo-key --reload-seconds 3

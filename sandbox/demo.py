@@ -8,7 +8,8 @@ child process it stops again by pid:
 2. the upstream simulator, time-scaled so that a reload takes a few seconds,
    with some models already warm and one id that does not exist;
 3. two ``celery -A worker worker`` processes sharing one global limit;
-4. Flower with generated basic-auth credentials (printed, with its URL);
+4. Flower (``flowerconfig.py``) and the batch dashboard (``reloadctl dashboard``),
+   each with generated basic-auth credentials (printed, with their URLs);
 
 then warms a batch of about 40 models with the live progress display, prints
 the summary, and stops everything it started, in reverse order, also on
@@ -44,6 +45,7 @@ UNKNOWN_MODEL = "no-such-model"
 READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 SIM_RELOAD_SECONDS = 120.0  # what the real upstream says a reload takes
 FLOWER_PORT = 5555
+DASHBOARD_PORT = 8080
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 # Settings of the demo's processes; anything of ours inherited from the shell is dropped.
@@ -199,6 +201,7 @@ def run_demo(models: int, reload_seconds: float, log_dir: Path, stack: _Stack) -
     started = time.monotonic()
     api_key = f"demo-{secrets.token_hex(16)}"
     flower_auth = f"demo:{secrets.token_urlsafe(12)}"
+    dashboard_auth = f"demo:{secrets.token_urlsafe(12)}"
 
     server = EmbeddedRedis()
     server.start()
@@ -226,21 +229,30 @@ def run_demo(models: int, reload_seconds: float, log_dir: Path, stack: _Stack) -
     flower_port = _port(FLOWER_PORT)
     flower_env = {k: v for k, v in env.items() if k != "MODELSLAB_API_KEY"}
     flower_env["FLOWER_BASIC_AUTH"] = flower_auth
-    flower = CeleryProcess(
-        ["flower", f"--port={flower_port}", "--address=127.0.0.1"],
-        flower_env,
-        log_dir / "flower.log",
+    flower = CeleryProcess.flower(flower_env, port=flower_port, log_path=log_dir / "flower.log")
+    dashboard_port = _port(DASHBOARD_PORT)
+    dashboard_env = {k: v for k, v in flower_env.items() if k != "FLOWER_BASIC_AUTH"}
+    dashboard_env["RELOAD_DASHBOARD_AUTH"] = dashboard_auth
+    dashboard_env["FLOWER_URL"] = f"http://127.0.0.1:{flower_port}"
+    dashboard = CeleryProcess.dashboard(
+        dashboard_env, port=dashboard_port, log_path=log_dir / "dashboard.log"
     )
-    for process in [*workers, flower]:
+    for process in [*workers, flower, dashboard]:
         process.start()
         stack.push(process.log_path.stem, process.terminate)
     _wait_all(workers, "ready.", timeout=60)
     _wait_all([flower], "Visit me at", timeout=60)
+    _wait_all([dashboard], "dashboard: http", timeout=60)
     for process in workers:
         _say(f"worker          pid {process.pid}  concurrency 2  log {process.log_path}")
     _say(f"flower          pid {flower.pid}  log {flower.log_path}")
+    _say(f"dashboard       pid {dashboard.pid}  log {dashboard.log_path}")
     _say("limits          10 upstream calls/s and 5 in flight, shared by both workers")
     click.echo(f"Flower: http://127.0.0.1:{flower_port}  (user:password {flower_auth})")
+    click.echo(
+        f"Dashboard: http://127.0.0.1:{dashboard_port}  (user:password {dashboard_auth}; "
+        "/metrics for Prometheus)"
+    )
 
     model_ids = [f"demo-model-{i:02d}" for i in range(models - 1)] + [UNKNOWN_MODEL]
     _say(f"warming {len(model_ids)} models (started after {time.monotonic() - started:.1f} s)")

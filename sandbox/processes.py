@@ -1,4 +1,5 @@
-"""Child processes of the demo, the tests and the benchmarks: Celery workers, beat, Flower.
+"""Child processes of the demo, the tests and the benchmarks: Celery workers, beat, Flower
+and the dashboard (``reloadctl dashboard``, a child of the same kind).
 
 Each ``CeleryProcess`` runs ``python -m celery -A worker ...`` in a session of
 its own with the given environment, sends its output to a log file, and is
@@ -22,7 +23,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["CeleryProcess"]
+__all__ = ["FLOWER_CONFIG", "CeleryProcess"]
+
+# Flower's configuration for this project (the task list's columns, format_task).
+FLOWER_CONFIG = Path(__file__).resolve().parents[1] / "flowerconfig.py"
 
 
 class CeleryProcess:
@@ -65,6 +69,22 @@ class CeleryProcess:
             *extra,
         ]  # fmt: skip
         return cls(args, env, log_dir / f"{name}.log")
+
+    @classmethod
+    def flower(cls, env: Mapping[str, str], *, port: int, log_path: Path) -> CeleryProcess:
+        """``celery -A worker flower`` on 127.0.0.1:``port`` with ``flowerconfig.py``."""
+        args = ["flower", f"--port={port}", "--address=127.0.0.1"]
+        if FLOWER_CONFIG.exists():
+            args.append(f"--conf={FLOWER_CONFIG}")
+        return cls(args, env, log_path)
+
+    @classmethod
+    def dashboard(cls, env: Mapping[str, str], *, port: int, log_path: Path) -> CeleryProcess:
+        """``reloadctl dashboard`` on 127.0.0.1:``port`` (it prints ``dashboard: <url>``)."""
+        process = cls(["dashboard"], env, log_path)
+        reloadctl = Path(sys.executable).parent / "reloadctl"
+        process.args = [str(reloadctl), "dashboard", "--host=127.0.0.1", f"--port={port}"]
+        return process
 
     @property
     def pid(self) -> int:

@@ -153,3 +153,31 @@ def test_the_production_image_leaves_out_the_sandbox() -> None:
     services = load_compose()["services"]
     assert services["worker"]["build"]["target"] == "production"
     assert services["simulator"]["build"]["target"] == "sandbox"
+
+
+def test_the_dashboard_service_runs_reloadctl_dashboard_with_auth_and_no_key() -> None:
+    services = load_compose()["services"]
+    dashboard = services["dashboard"]
+
+    assert dashboard["command"][:2] == ["reloadctl", "dashboard"]
+    assert "--host=0.0.0.0" in dashboard["command"]
+    assert dashboard["depends_on"]["redis"]["condition"] == "service_healthy"
+    auth = INTERPOLATION.match(dashboard["environment"]["RELOAD_DASHBOARD_AUTH"])
+    assert auth is not None and auth["name"] == "RELOAD_DASHBOARD_AUTH"
+    assert ":?" in dashboard["environment"]["RELOAD_DASHBOARD_AUTH"]
+    assert "MODELSLAB_API_KEY" not in dashboard["environment"], "only workers hold the key"
+    # The same settings as Flower (the shared anchor), its own auth instead of Flower's.
+    assert set(services["flower"]["environment"]) - {"FLOWER_BASIC_AUTH"} <= set(
+        dashboard["environment"]
+    )
+    assert any(port.endswith(":8080") for port in dashboard["ports"])
+
+
+def test_flower_uses_the_projects_flowerconfig_copied_into_the_image() -> None:
+    flower = load_compose()["services"]["flower"]
+    lines = [line.strip() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+
+    assert "--conf=/app/flowerconfig.py" in flower["command"]
+    production = lines[: lines.index("FROM production AS sandbox")]
+    assert "COPY flowerconfig.py ./" in production
+    assert (ROOT / "flowerconfig.py").exists()
