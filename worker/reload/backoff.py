@@ -1,13 +1,8 @@
-"""How long to wait, in one place: error backoff, load polling, countdown caps.
+"""How long to wait, in one place: error backoff, load polling, limiter and 429 waits.
 
-- Errors: exponential backoff with full jitter (AWS's "full jitter":
-  ``uniform(0, min(cap, base * 2**(n-1)))``), never shorter than the
-  upstream's ``retry_after``.
-- Loading: poll at the upstream's ``eta`` when it gives one (clamped between
-  a twentieth of the expected reload time and the whole of it), else at an
-  interval that grows from an eighth of the reload time to half of it.
-- Limiter waits get a little jitter so that workers told "later" at the same
-  moment do not all come back at the same moment.
+Errors back off exponentially with full jitter, never shorter than the upstream's
+``retry_after``; a loading model is polled at its ``eta`` or at a growing interval; limiter
+waits get a little jitter so workers told "later" together do not all come back together.
 """
 
 from __future__ import annotations
@@ -39,7 +34,15 @@ def error_delay(
     retry_after: float | None = None,
     rng: random.Random | None = None,
 ) -> float:
-    """Seconds before attempt ``errors + 1`` after ``errors`` consecutive failures."""
+    """Seconds before the next attempt: AWS's full jitter, ``uniform(0, min(cap, base*2**(n-1)))``.
+
+    Parameters:
+        errors: consecutive failures so far (n).
+        base: the first ceiling, in seconds.
+        cap: the largest ceiling, in seconds.
+        retry_after: the upstream's wait, if it asked for one: the delay is never shorter.
+        rng: the random source (tests pass a seeded one).
+    """
     ceiling = min(cap, base * 2.0 ** min(max(0, errors - 1), 64))  # no overflow on long streaks
     delay = (rng or random).uniform(0.0, ceiling)
     if retry_after is not None:
@@ -48,23 +51,44 @@ def error_delay(
 
 
 def after_accept(warm_seconds: float) -> float:
-    """Seconds from an accepted reload to the first confirmation call."""
+    """Seconds from an accepted reload to the first confirmation call.
+
+    Parameters:
+        warm_seconds: ``RELOAD_WARM_SECONDS``, the expected reload time.
+    """
     return warm_seconds * _LATE_FACTOR + _LATE_SECONDS
 
 
 def after_ready(warm_seconds: float) -> float:
-    """Seconds from an "already loaded" answer to its confirmation call."""
+    """Seconds from an "already loaded" answer to its confirmation call.
+
+    Parameters:
+        warm_seconds: ``RELOAD_WARM_SECONDS``, the expected reload time.
+    """
     return min(READY_CONFIRM_SECONDS, warm_seconds / 10) + _LATE_SECONDS
 
 
 def rate_limited_pause(streak: int, *, base: float, cap: float) -> float:
-    """The key's pause after the ``streak``-th 429 in a row that gave no ``retry_after``:
-    ``base``, then twice as long each time, at most ``cap``."""
+    """The key's pause after a 429 that gave no ``retry_after``.
+
+    Parameters:
+        streak: the 429s in a row, this one included.
+        base: the first pause, in seconds; each next one is twice as long.
+        cap: the longest pause, in seconds.
+    """
     return min(cap, base * 2.0 ** min(max(0, streak - 1), 64))
 
 
 def poll_delay(eta: float | None, polls: int, *, warm_seconds: float) -> float:
-    """Seconds before the next check of a model seen loading ``polls`` times."""
+    """Seconds before the next check of a loading model.
+
+    Parameters:
+        eta: the upstream's estimate, if it gave one: used, clamped between a twentieth of
+            ``warm_seconds`` and the whole of it.
+        polls: times the model was seen loading; without an eta the interval grows from an
+            eighth of ``warm_seconds`` to half of it.
+        warm_seconds: ``RELOAD_WARM_SECONDS``, the expected reload time.
+    """
     low, high = warm_seconds / 20, warm_seconds
     if eta is not None and eta > 0:
         return min(high, max(low, eta)) * _LATE_FACTOR + _LATE_SECONDS
@@ -73,5 +97,10 @@ def poll_delay(eta: float | None, polls: int, *, warm_seconds: float) -> float:
 
 
 def limiter_delay(seconds: float, rng: random.Random | None = None) -> float:
-    """The limiter's "try again in" plus up to 10 % (at most 50 ms) of jitter."""
+    """The limiter's "try again in" plus up to 10 % (at most 50 ms) of jitter.
+
+    Parameters:
+        seconds: the limiter's ``Wait.seconds``.
+        rng: the random source (tests pass a seeded one).
+    """
     return seconds + (rng or random).uniform(0.0, min(0.05, seconds * 0.1))

@@ -1,17 +1,10 @@
 """Single-flight: at most one reload of a model at a time, whoever asked for it.
 
-A *flight* is the one reload of a model in progress, a Redis hash at
-``reload:flight:{model_id}``. Every ``reload_model`` task asking for that
-model *attaches* to it (``reload:task:{task_id}`` remembers which flight), and
-any attached task may advance it, one at a time under a short step lock, when
-its next action is due. The flight's fields, not the tasks, decide when the
-upstream is called, so a hundred tasks attached to one flight make the calls
-of one. When the flight ends its outcome is written under
-``reload:outcome:{flight_id}`` and every attached task returns it.
-
-A model confirmed warm is remembered for ``RELOAD_FRESH_SECONDS``; a task
-arriving in that time returns warm without calling (eviction takes 7 idle
-days, so a model warm minutes ago is warm).
+A *flight* (the hash ``reload:flight:{model_id}``) is the one reload of a model in progress.
+Every ``reload_model`` task for that model attaches to it, and any attached task may advance
+it, one at a time under a short step lock; the flight's fields decide when the upstream is
+called. Its outcome is returned by every attached task. A model confirmed warm is remembered
+for ``RELOAD_FRESH_SECONDS`` (eviction takes 7 idle days). Scripts: ``worker.reload.scripts``.
 """
 
 from __future__ import annotations
@@ -30,7 +23,16 @@ __all__ = ["Attachment", "FlightStore", "Outcome"]
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a flight ended: what ``reload_model`` returns (plus the task's own fields)."""
+    """How a flight ended: what ``reload_model`` returns (plus the task's own fields).
+
+    Parameters:
+        model_id: the model.
+        state: ``"warm"``, ``"failed"`` or ``"cancelled"``.
+        reason: why it failed or was cancelled; None when warm.
+        upstream_calls: the calls the flight made.
+        flight_id: the flight that ended.
+        finished_at: when, in Redis time (seconds).
+    """
 
     model_id: str
     state: Literal["warm", "failed", "cancelled"]
@@ -40,17 +42,26 @@ class Outcome:
     finished_at: float
 
     def to_json(self) -> str:
+        """The outcome as a JSON object, as stored in Redis."""
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Outcome:
+        """The outcome ``to_json`` wrote."""
         data = json.loads(text)
         return cls(**data)
 
 
 @dataclass(frozen=True)
 class Attachment:
-    """The flight a task is attached to, or the fresh outcome that made one unnecessary."""
+    """The flight a task is attached to, or the fresh outcome that made one unnecessary.
+
+    Parameters:
+        how: ``"attached"`` (the task already was), ``"joined"`` (a flight in progress),
+            ``"created"`` (a new flight) or ``"fresh"`` (warm moments ago: no flight).
+        flight_id: the flight (for ``"fresh"``, the one that warmed it).
+        fresh: the remembered outcome, for ``"fresh"`` only.
+    """
 
     how: Literal["attached", "joined", "created", "fresh"]
     flight_id: str
@@ -58,7 +69,16 @@ class Attachment:
 
 
 class FlightStore:
-    """The Redis operations of single-flight; each one atomic."""
+    """The Redis operations of single-flight; each one atomic.
+
+    Parameters:
+        client: the Redis of the shared state.
+        ttl_seconds: how long a flight and a task's pointer to it live (the deadline and more).
+        lock_seconds: how long a step lock lives unless released (the longest step).
+        owner: this worker's id; step locks are held as ``"<owner>|<task id>"``.
+        dead_after: seconds after which a lock's owner without a heartbeat is dead and its
+            lock taken over at once (0: never, wait for the lock's expiry).
+    """
 
     def __init__(
         self,
@@ -84,6 +104,18 @@ class FlightStore:
     def attach(
         self, model_id: str, task_id: str, *, new_id: str, now: float, deadline: float
     ) -> Attachment:
+        """Attach ``task_id`` to the model's flight, creating one if there is none.
+
+        Parameters:
+            model_id: the model.
+            task_id: the ``reload_model`` task.
+            new_id: the id of the flight to create, if one is needed.
+            now: the Redis time, the new flight's start.
+            deadline: the Redis time by which a new flight must end.
+
+        Returns:
+            How the task is attached (see ``Attachment``).
+        """
         keys = [
             c.task_flight_key(task_id, model_id),
             c.flight_key(model_id),
@@ -98,9 +130,11 @@ class FlightStore:
         return Attachment(how, value)  # type: ignore[arg-type]
 
     def detach(self, task_id: str, model_id: str) -> None:
+        """Forget which flight ``task_id`` is attached to (it is done with it)."""
         self._redis.delete(c.task_flight_key(task_id, model_id))
 
     def outcome(self, flight_id: str) -> Outcome | None:
+        """The outcome of the ended flight ``flight_id``; None if not ended (or expired)."""
         raw = self._redis.get(c.outcome_key(flight_id))
         return None if raw is None else Outcome.from_json(raw)
 
@@ -111,22 +145,47 @@ class FlightStore:
         return fields if fields.get("id") == flight_id else None
 
     def update(self, model_id: str, **fields: Any) -> None:
+        """Set fields of the model's flight.
+
+        Parameters:
+            model_id: the model.
+            fields: field names and values (bool, int, float or str).
+
+        Raises:
+            TypeError: a value of another type.
+        """
         self._redis.hset(c.flight_key(model_id), mapping={k: _field(v) for k, v in fields.items()})
 
     def count_call(self, model_id: str) -> int:
-        """Count an upstream call before it is made (a worker may die during it)."""
+        """Count an upstream call before it is made (a worker may die during it).
+
+        Returns:
+            The flight's calls, this one included.
+        """
         return int(self._redis.hincrby(c.flight_key(model_id), "calls", 1))
 
     def lock(self, model_id: str, task_id: str) -> bool:
-        """Take the model's step lock for ``task_id``; False if a live holder has it."""
+        """Take the model's step lock for ``task_id`` (taken over from a dead worker's holder).
+
+        Returns:
+            False if a live holder has it.
+        """
         keys = [c.step_lock_key(model_id), c.WORKERS_KEY]
         holder = f"{self._owner}|{task_id}"
         return int(self._lock(keys=keys, args=[holder, self._lock_ms, self._dead_after])) > 0
 
     def unlock(self, model_id: str, task_id: str) -> None:
+        """Release the model's step lock, if ``task_id`` still holds it."""
         self._unlock(keys=[c.step_lock_key(model_id)], args=[f"{self._owner}|{task_id}"])
 
     def finish(self, outcome: Outcome, *, fresh_seconds: float) -> None:
+        """End the flight: store its outcome, drop the flight and its step lock.
+
+        Parameters:
+            outcome: how it ended.
+            fresh_seconds: for a warm outcome, how long a new task returns it without a call;
+                a warm model's time is also recorded for keep-warm.
+        """
         model_id = outcome.model_id
         keys = [
             c.flight_key(model_id),

@@ -1,9 +1,8 @@
-"""Single-flight's Lua scripts (``worker.reload.flight.FlightStore``), one named constant per
-atomic operation, each with the keys and arguments it takes and what it returns.
+"""Single-flight's Lua scripts (``worker.reload.flight.FlightStore``), one constant per atomic step.
 
-The keys of one model (``worker.constants``): the flight hash, the task -> flight
-pointers, the outcome, the fresh-warm memo, the step lock, and the account-wide
-``last confirmed warm`` sorted set of keep-warm.
+Each names the keys (``worker.constants``) and arguments it takes and what it returns: a
+model's flight hash, task -> flight pointers, outcome, fresh-warm memo and step lock, and
+keep-warm's account-wide "last confirmed warm" sorted set.
 """
 
 from __future__ import annotations
