@@ -18,8 +18,9 @@ them, each on a free port and each stopped by its own pid::
 
     with SentinelGroup(replicas=1, sentinels=3) as group:
         print(group.url)        # sentinel://127.0.0.1:P1/0;sentinel://127.0.0.1:P2/0;...
+        old = group.master.port
         os.kill(group.master.pid, signal.SIGKILL)
-        group.wait_for_new_master(timeout=30)
+        group.wait_for_new_master(old, timeout=30)   # the replica's port
 """
 
 from __future__ import annotations
