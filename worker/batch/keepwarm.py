@@ -1,20 +1,11 @@
 """Keep-warm's decision, in one atomic Redis step on Redis's clock: which models are due.
 
-A configured model is *due* when neither of these is within the last period
-(``RELOAD_KEEP_WARM_EVERY``):
+A configured model is *due* unless, within the last ``RELOAD_KEEP_WARM_EVERY``, its last flight
+ended warm (``reload:warmed``) or keep-warm asked for it (``reload:keepwarm:asked``).
+``KeepWarmStore.select`` marks the due models as asked and records its choice under the run's
+task id in the same script, so two runs never ask twice and a redelivered run chooses alike.
 
-- its last flight ended warm (``reload:warmed``, model -> Redis time, written by
-  ``worker.reload.flight``'s finish whichever batch or producer asked for the model);
-- keep-warm itself put it in a batch (``reload:keepwarm:asked``), so a model still
-  reloading, or one that failed, is not asked for again every tick.
-
-``KeepWarmStore.select`` marks the due models as asked in the same script, so two
-beats (or two ticks delivered together) never put one model in two batches, and
-records what it chose under the run's task id, so a redelivered run chooses the
-same models again (and ``launch_batch``, keyed on that id, starts no second batch).
-
-Every time here is Redis ``TIME``, so nothing depends on beat's own clock or on its
-schedule file: a restarted beat, or a second one, finds the same state.
+Why: docs/decisions/0005-keep-warm-is-decided-in-redis.md
 """
 
 from __future__ import annotations
@@ -39,13 +30,25 @@ WARMED_HISTORY_SECONDS = 8 * 24 * 3600
 
 
 def tick_seconds(period: float) -> float:
-    """Beat's interval for ``keep_warm``: every minute, or every period if that is shorter."""
+    """Beat's interval for ``keep_warm``: every minute, or every period if that is shorter.
+
+    Parameters:
+        period: ``RELOAD_KEEP_WARM_EVERY``, in seconds.
+    """
     return min(TICK_SECONDS, period)
 
 
 @dataclass(frozen=True)
 class Selection:
-    """What one keep-warm run chose, at Redis time ``at``."""
+    """What one keep-warm run chose.
+
+    Parameters:
+        at: the Redis time of the choice.
+        due: the models to warm now.
+        warm: how many were skipped, confirmed warm within the period.
+        asked: how many were skipped, put in a keep-warm batch within the period.
+        again: this run had chosen before (a redelivered task): ``due`` is that choice.
+    """
 
     at: float
     due: tuple[str, ...]
@@ -59,14 +62,24 @@ class Selection:
 
 
 class KeepWarmStore:
-    """The keep-warm state in Redis; ``select`` is one atomic script."""
+    """The keep-warm state in Redis; ``select`` is one atomic script.
+
+    Parameters:
+        client: the Redis of the shared state.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
         self._select = client.register_script(scripts.SELECT)
 
     def select(self, model_ids: Sequence[str], *, period: float, run_id: str) -> Selection:
-        """Mark and return the models of ``model_ids`` that are due (see the module)."""
+        """Mark and return the models of ``model_ids`` that are due (see the module).
+
+        Parameters:
+            model_ids: the configured models.
+            period: ``RELOAD_KEEP_WARM_EVERY``, in seconds.
+            run_id: the run's task id; the same id gets the same choice.
+        """
         keys = [c.WARMED_KEY, c.KEEP_WARM_ASKED_KEY, c.keep_warm_run_key(run_id)]
         args: list[str | int] = [
             repr(float(period)),

@@ -1,26 +1,10 @@
 """The batch ledger: each model's state in a batch, and the batch's completion.
 
-Keys (see ``worker.constants``):
-
-- ``reload:batch:{id}`` hash: ``total``, ``created_at``, ``callback_url``,
-  ``ids`` (JSON list, input order), ``status`` (``open`` → ``completing`` →
-  ``done``), ``claim``/``claim_until`` (who is completing it), ``summary``
-  (JSON, once done), ``launched``, ``last_final_at``;
-- ``reload:batch:{id}:models`` hash: model id → JSON ``{state, reason, at, calls}``;
-- ``reload:batch:{id}:counts`` hash: state → how many models are in it;
-- ``reload:batches:open`` sorted set: open batch ids by creation time;
-- ``reload:outbox`` sorted set: batches whose webhook is still to be delivered, scored
-  by when the sweep should send its delivery task again (see ``worker.batch.outbox``).
-
-Creating a batch and completing it are each one Lua script: a process killed
-mid-way leaves either nothing or the whole step (keys with their TTL, the
-open-set entry, the outbox record).
-
-Model states: ``queued`` → ``waiting`` (for the limiter) → ``reloading`` →
-``warm`` | ``failed`` | ``cancelled``. A final state never changes again, so a
-late or duplicated task cannot undo it (a call in progress when its batch is
-cancelled ends in its flight and its task's result, the ledger keeps
-``cancelled``), and the counts stay exact.
+Model states: ``queued`` → ``waiting`` (for the limiter) → ``reloading`` → ``warm`` |
+``failed`` | ``cancelled``. A final state never changes again, so a late or duplicated task
+cannot undo it and the counts stay exact. Creating, cancelling and completing a batch are each
+one Lua script: a process killed mid-way leaves nothing or the whole step. Keys and scripts:
+:mod:`worker.batch.scripts`.
 """
 
 from __future__ import annotations
@@ -42,7 +26,11 @@ Claim = Literal["claimed", "done", "busy", "not_final", "missing"]
 
 
 class Ledger:
-    """Reads and writes batch ledgers; every write is one atomic step."""
+    """Reads and writes batch ledgers; every write is one atomic step.
+
+    Parameters:
+        client: the Redis of the shared state.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
@@ -60,7 +48,17 @@ class Ledger:
     def create(
         self, batch_id: str, model_ids: Sequence[str], *, now: float, callback_url: str | None
     ) -> bool:
-        """Write a new batch with every model queued, in one step; False if it exists."""
+        """Write a new batch with every model queued, in one step, and open it.
+
+        Parameters:
+            batch_id: the batch's id.
+            model_ids: its models, in input order, without duplicates.
+            now: the Redis time, the batch's ``created_at``.
+            callback_url: the webhook's URL, or None.
+
+        Returns:
+            False if the batch exists already (nothing written).
+        """
         record = json.dumps({"state": "queued", "reason": None, "at": now, "calls": 0})
         keys = [
             c.batch_key(batch_id),
@@ -83,8 +81,13 @@ class Ledger:
     def cancel(self, batch_id: str, *, now: float) -> tuple[str, list[str]]:
         """Cancel every model of the batch that is not final, in one step.
 
-        Returns ``("cancelled", ids)``, ``("done", [])`` (the batch is complete: nothing
-        changed) or ``("missing", [])``.
+        Parameters:
+            batch_id: the batch.
+            now: the Redis time of the cancellation.
+
+        Returns:
+            ``("cancelled", ids cancelled)``, ``("done", [])`` (the batch is complete: nothing
+            changed) or ``("missing", [])``.
         """
         keys = [c.batch_key(batch_id), c.batch_models_key(batch_id), c.batch_counts_key(batch_id)]
         reply = self._cancel(keys=keys, args=[repr(now)])
@@ -100,8 +103,14 @@ class Ledger:
     def mark_launched(
         self, batch_id: str, *, header_template: str = "", priority: str = "normal"
     ) -> None:
-        """The batch's chord was started; ``header_template`` is the digest of its header
-        tasks' shared options (so a lost header task can be parked again in its chord)."""
+        """Record that the batch's chord was started.
+
+        Parameters:
+            batch_id: the batch.
+            header_template: the digest of its header tasks' shared options, so that a lost
+                header task can be parked again in its chord (``""``: none).
+            priority: the batch's priority, ``"normal"`` or ``"high"``.
+        """
         fields: dict[Any, str | int] = {"launched": 1, "priority": priority}
         if header_template:
             fields["header_tpl"] = header_template
@@ -117,6 +126,22 @@ class Ledger:
         reason: str | None = None,
         calls: int = 0,
     ) -> bool:
+        """Set a model's state in the batch, unless it is final already.
+
+        Parameters:
+            batch_id: the batch.
+            model_id: the model.
+            state: one of ``STATES``.
+            now: the Redis time of the change.
+            reason: why, for ``failed`` and ``cancelled``.
+            calls: the upstream calls made for the model so far.
+
+        Returns:
+            True if the state changed; False if the model is unknown, final or unchanged.
+
+        Raises:
+            ValueError: ``state`` is not one of ``STATES``.
+        """
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         record = json.dumps({"state": state, "reason": reason, "at": now, "calls": calls})
@@ -124,25 +149,45 @@ class Ledger:
         return bool(self._set_state(keys=keys, args=[model_id, state, record, repr(now)]))
 
     def set_webhook_status(self, batch_id: str, status: str) -> None:
+        """Record the webhook's delivery status (``pending``, ``delivered: ...``, ...)."""
         self._redis.hset(c.batch_key(batch_id), "webhook", status)
 
     def meta(self, batch_id: str) -> dict[str, str]:
+        """The batch hash's fields (empty if the batch is unknown)."""
         raw = self._redis.hgetall(c.batch_key(batch_id))
         return {_text(k): _text(v) for k, v in raw.items()}
 
     def counts(self, batch_id: str) -> dict[str, int]:
+        """How many of the batch's models are in each state (every state named)."""
         raw = self._redis.hgetall(c.batch_counts_key(batch_id))
         found = {_text(k): int(v) for k, v in raw.items()}
         return {state: found.get(state, 0) for state in STATES}
 
     def models(self, batch_id: str) -> dict[str, dict[str, Any]]:
+        """Each model's record: ``{state, reason, at, calls}``."""
         raw = self._redis.hgetall(c.batch_models_key(batch_id))
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
     def open_batches(self) -> list[str]:
+        """The ids of the open batches, oldest first."""
         return [_text(m) for m in self._redis.zrange(c.OPEN_BATCHES_KEY, 0, -1)]
 
     def claim(self, batch_id: str, claimant: str, *, now: float, seconds: float) -> Claim:
+        """Claim the completion of a batch whose models are all final.
+
+        Parameters:
+            batch_id: the batch.
+            claimant: who completes it (a task id); passed on to ``complete``.
+            now: the Redis time.
+            seconds: how long the claim lasts before another claimant may take it.
+
+        Returns:
+            ``"claimed"``, or why not: ``"done"``, ``"busy"`` (another live claim),
+            ``"not_final"`` or ``"missing"``.
+
+        Raises:
+            RuntimeError: the script answered something else.
+        """
         keys = [c.batch_key(batch_id), c.batch_counts_key(batch_id)]
         result = _text(self._claim(keys=keys, args=[claimant, repr(now), seconds]))
         if result not in ("claimed", "done", "busy", "not_final", "missing"):
@@ -157,8 +202,18 @@ class Ledger:
         *,
         webhook_due: float = 0.0,
     ) -> bool:
-        """Mark the batch done with ``summary``; a batch with a callback URL gets its
-        outbox record (due at ``webhook_due``) in the same step."""
+        """Mark the batch done with ``summary`` and close it.
+
+        Parameters:
+            batch_id: the batch.
+            claimant: the one that claimed it (``claim``).
+            summary: the batch summary (``build_summary``).
+            webhook_due: when a batch with a callback URL gets its outbox record due, in the
+                same step (the sweep sends its delivery task again after it).
+
+        Returns:
+            False if ``claimant`` had lost its claim (nothing written).
+        """
         keys = [
             c.batch_key(batch_id),
             c.batch_models_key(batch_id),
@@ -180,11 +235,21 @@ class Ledger:
         self._redis.zrem(c.OPEN_BATCHES_KEY, batch_id)
 
     def summary(self, batch_id: str) -> dict[str, Any] | None:
+        """The summary of a completed batch, or None."""
         raw = self._redis.hget(c.batch_key(batch_id), "summary")
         return None if raw is None else dict(json.loads(raw))
 
     def build_summary(self, batch_id: str, *, completed_at: float) -> dict[str, Any]:
-        """The batch summary (docs/design.md's contract) from the ledger as it is now."""
+        """The batch summary (docs/design.md's contract) from the ledger as it is now.
+
+        Parameters:
+            batch_id: the batch.
+            completed_at: the Redis time of the completion (``finished_at`` if no model is
+                final).
+
+        Raises:
+            KeyError: the batch or one of its models is missing from the ledger.
+        """
         meta = self.meta(batch_id)
         models = self.models(batch_id)
         ids: list[str] = json.loads(meta["ids"])

@@ -1,22 +1,12 @@
 """The reconciler: an open batch never hangs on work that was lost.
 
-Run by every ``batch_backstop`` (the per-batch one, parked by the batch's own
-launch, and the periodic sweep from beat), it looks at one open batch:
+Run by every ``batch_backstop`` on one open batch: a model not final, whose task has no job in
+``reload:jobs`` and whose record has not changed for ``grace`` seconds, was lost and is
+dispatched again (in its chord if it can be, else as a plain ``reload_model`` and the batch is
+marked ``chord_broken``); past the batch deadline, the models left fail and the backstop
+completes the batch.
 
-- **lost models**: a model that is not final, whose task has no job in
-  ``reload:jobs`` (so it is neither parked, being sent, in the broker, nor held
-  by a worker: see ``worker.messaging``), and whose record has not changed for
-  ``grace`` seconds (Redis time), was lost: a lost Redis write, a message that
-  left every place a job can be, a bug. It is dispatched again: its header task
-  is parked again with its chord membership when the batch's chord template is
-  still known and the task never returned; otherwise a plain
-  ``reload_model(model_id, batch_id)`` with a new task id is sent, and the batch
-  is marked ``chord_broken`` so the backstop completes it without waiting for a
-  chord callback that cannot come. A re-sent task attaches to its model's flight
-  (if one is in progress) or finds its fresh outcome, so nothing is called twice.
-- **the batch deadline**: past ``created_at + deadline``, every model still not
-  final is failed "batch deadline exceeded" and the batch is ``chord_broken``
-  (the backstop then completes it: summary once, webhook once).
+Why: docs/decisions/0007-reconciler-and-webhook-outbox.md
 """
 
 from __future__ import annotations
@@ -41,7 +31,13 @@ TaskId = Callable[[str, str], str]
 
 @dataclass
 class Reconciled:
-    """What one look at a batch did."""
+    """What one look at a batch did.
+
+    Parameters:
+        redispatched: the model ids sent again.
+        deadline_failed: the model ids failed by the batch deadline.
+        chord_broken: the batch completes through the backstop, not its chord.
+    """
 
     redispatched: list[str] = field(default_factory=list)  # model ids sent again
     deadline_failed: list[str] = field(default_factory=list)  # failed by the deadline
@@ -51,14 +47,13 @@ class Reconciled:
 class Reconciler:
     """Finds and re-dispatches a batch's lost models; applies the batch deadline.
 
-    Parameters
-    ----------
-    ledger, lot:
-        The batch ledger and the parking lot (jobs, templates), on the same Redis.
-    header_task_id:
-        ``(batch_id, model_id) -> task id`` of the batch's chord header tasks.
-    redo_task_id:
-        ``(batch_id, model_id, attempt) -> task id`` of a plain re-dispatch.
+    Parameters:
+        ledger: the batch ledger.
+        lot: the parking lot (jobs, templates), on the same Redis.
+        header_task_id: ``(batch_id, model_id) -> task id`` of the batch's chord header tasks.
+        redo_task_id: ``(batch_id, model_id, attempt) -> task id`` of a plain re-dispatch.
+        grace: seconds a model's record must be quiet, with no job, before it counts as lost.
+        deadline: seconds from the batch's creation after which its open models fail.
     """
 
     def __init__(
@@ -80,7 +75,19 @@ class Reconciler:
         self.deadline = deadline
 
     def run(self, batch_id: str, *, now: float) -> Reconciled:
-        """Look at one open batch (``KeyError``/``ValueError`` if its ledger is corrupt)."""
+        """Look at one batch: apply its deadline, or dispatch its lost models again.
+
+        Parameters:
+            batch_id: the batch (one that is not open is left alone).
+            now: the Redis time.
+
+        Returns:
+            What was done.
+
+        Raises:
+            KeyError: the ledger is corrupt (a field or a model record is missing).
+            ValueError: the ledger is corrupt (a field does not parse).
+        """
         done = Reconciled()
         meta = self.ledger.meta(batch_id)
         if meta.get("status") != "open":
@@ -132,7 +139,15 @@ class Reconciler:
         *,
         now: float,
     ) -> list[str]:
-        """The open models with no job for their task, quiet for longer than the grace."""
+        """The open models with no job for their task, quiet for longer than the grace.
+
+        Parameters:
+            batch_id: the batch.
+            meta: its batch hash (``Ledger.meta``).
+            models: its model records (``Ledger.models``).
+            open_ids: its models not final.
+            now: the Redis time.
+        """
         quiet = []
         for model_id in open_ids:
             last = max(float(models[model_id]["at"]), float(meta.get(f"redo_at:{model_id}", 0)))
@@ -148,7 +163,13 @@ class Reconciler:
         return [m for m, alive in zip(quiet, has_job, strict=True) if not alive]
 
     def task_of(self, batch_id: str, meta: dict[str, str], model_id: str) -> str:
-        """The id of the task that works on ``model_id`` for the batch now."""
+        """The id of the task that works on ``model_id`` for the batch now.
+
+        Parameters:
+            batch_id: the batch.
+            meta: its batch hash (``Ledger.meta``): a re-dispatch's task id, if any.
+            model_id: the model.
+        """
         return meta.get(f"task:{model_id}") or self.header_task_id(batch_id, model_id)
 
     def _redispatch(
@@ -177,6 +198,7 @@ class Reconciler:
 
 
 def template_queue(template: dict[str, Any] | None) -> str:
+    """The queue a re-dispatched task goes to: its chord template's, else ``reload``."""
     from worker.client import QUEUE
 
     if template is not None and template["options"].get("queue"):

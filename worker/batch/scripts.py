@@ -1,10 +1,16 @@
-"""The batch ledger's and keep-warm's Lua scripts, one named constant per atomic operation,
-each with the keys and arguments it takes and what it returns.
+"""The batch ledger's and keep-warm's Lua scripts, one named constant per atomic operation.
 
-A batch's keys (``worker.constants``): the batch hash (total, ids, status, claim,
-callback, summary), the models hash (model id -> record JSON), the counts hash
-(state -> count), plus the account-wide open-batches sorted set and the webhook
-outbox. ``SELECT`` is keep-warm's (``worker.batch.keepwarm``).
+A batch's keys (``worker.constants``), each script naming those it takes:
+
+- ``reload:batch:{id}``: hash of ``total``, ``created_at``, ``callback_url``, ``ids`` (JSON,
+  input order), ``status`` (``open`` → ``completing`` → ``done``), ``claim``/``claim_until``,
+  ``summary`` (once done), ``launched``, ``last_final_at``;
+- ``reload:batch:{id}:models``: hash model id → ``{state, reason, at, calls}`` (JSON);
+- ``reload:batch:{id}:counts``: hash state → how many models are in it;
+- ``reload:batches:open`` (open batches by creation time) and ``reload:outbox`` (webhooks to
+  deliver, by when the sweep sends their task again): sorted sets.
+
+``SELECT`` is keep-warm's (``worker.batch.keepwarm``).
 """
 
 from __future__ import annotations

@@ -1,14 +1,11 @@
 """POSTing a batch summary to the caller's ``callback_url``: checked, signed, idempotent.
 
-- **Where**: http(s) only. Loopback, private, link-local, unspecified, multicast and
-  other non-global addresses are refused (SSRF) unless ``RELOAD_WEBHOOK_ALLOW_PRIVATE``:
-  a literal IP is checked at the edge (``check_url``, called by ``warmup_batch`` and
-  ``reloadctl``), and a hostname is resolved at POST time and refused if any of its
-  addresses is not global (``check_destination``).
-- **What**: the summary as JSON, with ``Idempotency-Key: <batch id>`` (the webhook
-  is delivered at least once: a receiver drops repeats by this key) and, when
-  ``RELOAD_WEBHOOK_SECRET`` is set, ``X-Reload-Signature: t=<unix seconds>,v1=<hex>``
-  where ``hex = HMAC-SHA256(secret, f"{t}.{raw body}")`` (Stripe's scheme).
+Non-global addresses are refused (SSRF) unless ``RELOAD_WEBHOOK_ALLOW_PRIVATE``: a literal IP
+at the edge (``check_url``), a hostname when it is resolved, just before the POST
+(``check_destination``). Each POST carries ``Idempotency-Key: <batch id>`` and, with
+``RELOAD_WEBHOOK_SECRET``, ``X-Reload-Signature: t=<unix>,v1=<HMAC-SHA256(secret, "t.body")>``.
+
+Why: docs/decisions/0007-reconciler-and-webhook-outbox.md
 """
 
 from __future__ import annotations
@@ -60,9 +57,20 @@ def _refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def check_url(url: object, *, allow_private: bool) -> str:
-    """``url`` if it is an http(s) URL this worker may POST to; ``UnsafeURL`` otherwise.
+    """Check a callback URL at the edge (``warmup_batch``, ``reloadctl``).
 
-    Only a literal IP host is checked here; a hostname is checked when it is resolved.
+    Only a literal IP host (or ``localhost``) is checked here; a hostname is checked when it
+    is resolved (``check_destination``).
+
+    Parameters:
+        url: the caller's ``callback_url``.
+        allow_private: ``RELOAD_WEBHOOK_ALLOW_PRIVATE``: only the URL's form is checked.
+
+    Returns:
+        ``url``, an http(s) URL this worker may POST to.
+
+    Raises:
+        UnsafeURL: not a string, not an http(s) URL with a host, or a refused address.
     """
     if not isinstance(url, str):
         raise UnsafeURL(f"expected a string, got {type(url).__name__}")
@@ -102,7 +110,17 @@ def _resolve(host: str, port: int) -> list[str]:
 
 
 def check_destination(url: str, *, allow_private: bool, resolve: Resolver = _resolve) -> None:
-    """Raise ``UnsafeURL`` if ``url``'s host resolves to an address that is not global."""
+    """Check ``url`` just before a POST, resolving its host.
+
+    Parameters:
+        url: the callback URL.
+        allow_private: ``RELOAD_WEBHOOK_ALLOW_PRIVATE``: only the URL's form is checked.
+        resolve: ``(host, port) -> addresses`` (tests pass a fake; default: getaddrinfo).
+
+    Raises:
+        UnsafeURL: ``check_url`` refuses it, or the host resolves to a non-global address.
+        WebhookError: the host cannot be resolved now.
+    """
     check_url(url, allow_private=allow_private)
     if allow_private:
         return
@@ -125,13 +143,27 @@ def encode_body(payload: dict[str, Any]) -> bytes:
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The ``X-Reload-Signature`` value for ``body`` sent at ``timestamp``."""
+    """The ``X-Reload-Signature`` value for ``body`` sent at ``timestamp``.
+
+    Parameters:
+        secret: ``RELOAD_WEBHOOK_SECRET``.
+        body: the exact bytes POSTed (``encode_body``).
+        timestamp: the time of sending, in unix seconds.
+    """
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 def verify(secret: str, body: bytes, header: str, *, now: float, tolerance: float = 300) -> bool:
-    """What a receiver does: the signature matches and ``t`` is within ``tolerance``."""
+    """What a receiver does: the signature matches and ``t`` is within ``tolerance``.
+
+    Parameters:
+        secret: the shared secret.
+        body: the raw body received.
+        header: the ``X-Reload-Signature`` value received.
+        now: the receiver's time, in unix seconds.
+        tolerance: the largest difference, in seconds, between ``now`` and ``t``.
+    """
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     try:
         timestamp = int(fields["t"])
@@ -154,9 +186,25 @@ def post_json(
     allow_private: bool = True,
     resolve: Resolver = _resolve,
 ) -> int:
-    """POST ``payload`` as JSON; return the HTTP status, or raise ``WebhookError``.
+    """POST ``payload`` as JSON to a checked destination, without following redirects.
 
-    ``UnsafeURL`` (permanent: do not retry) if the destination is refused.
+    Parameters:
+        url: the callback URL.
+        payload: the batch summary.
+        client: the HTTP client to use (default: a new one with the webhook's timeout).
+        idempotency_key: the ``Idempotency-Key`` header (the batch id), if any.
+        secret: signs the POST (``X-Reload-Signature``) when given.
+        timestamp: the signature's time, in unix seconds; required with ``secret``.
+        allow_private: ``RELOAD_WEBHOOK_ALLOW_PRIVATE``.
+        resolve: as for ``check_destination``.
+
+    Returns:
+        The HTTP status, a 2xx.
+
+    Raises:
+        UnsafeURL: the destination is refused (permanent: do not retry).
+        WebhookError: a network error, an unresolvable host or a non-2xx answer.
+        ValueError: ``secret`` without ``timestamp``.
     """
     check_destination(url, allow_private=allow_private, resolve=resolve)
     body = encode_body(payload)
