@@ -15,7 +15,13 @@ QUEUE = "reload"
 
 
 def client_app(broker_url: str, backend_url: str, *, name: str = "client") -> Celery:
-    """A JSON-only Celery client for ``broker_url`` and ``backend_url`` on the reload queue."""
+    """A JSON-only Celery client for ``broker_url`` and ``backend_url`` on the reload queue.
+
+    Parameters:
+        broker_url: the broker (``CELERY_BROKER_URL`` or ``REDIS_URL``).
+        backend_url: the result backend (``CELERY_RESULT_BACKEND`` or ``REDIS_URL``).
+        name: the app's name (its ``main``).
+    """
     app = Celery(name, broker=broker_url, backend=backend_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",

@@ -1,11 +1,9 @@
 """One clock for every process: Redis ``TIME``, read now and then, interpolated between.
 
-Every time that one process writes to Redis and another compares (due times,
-a flight's next step and deadline, leases, claims, a batch's last change) is on
-this clock, so workers whose own clocks disagree by minutes still agree. A
-``RedisClock`` reads ``TIME`` at most every ``resync_seconds`` and adds the
-local monotonic time elapsed since (which no wall-clock step or skew moves).
-The Lua scripts read ``TIME`` themselves.
+Every time one process writes to Redis and another compares is on this clock, so workers
+whose own clocks disagree still agree. The Lua scripts read ``TIME`` themselves.
+
+Why: docs/decisions/0003-one-clock.md
 """
 
 from __future__ import annotations
@@ -24,12 +22,10 @@ Clock = Callable[[], float]
 class RedisClock:
     """``clock()`` returns Redis's time in seconds (a float), without a round trip each call.
 
-    Parameters
-    ----------
-    client:
-        The Redis whose ``TIME`` is the reference.
-    resync_seconds:
-        How long one reading is trusted before the next call reads ``TIME`` again.
+    Parameters:
+        client: the Redis whose ``TIME`` is the reference.
+        resync_seconds: how long one reading is trusted before the next call reads ``TIME``
+            again; the local monotonic time elapsed since is added in between.
     """
 
     def __init__(self, client: redis.Redis, *, resync_seconds: float = 10.0) -> None:
@@ -39,7 +35,11 @@ class RedisClock:
         self._base: tuple[float, float] | None = None  # (redis time, monotonic) of the reading
 
     def __call__(self) -> float:
-        """Redis's time now. Raises ``redis.RedisError`` only when a reading is due and fails."""
+        """Redis's time now, in seconds.
+
+        Raises:
+            redis.RedisError: only when a reading is due and fails.
+        """
         base = self._base
         if base is None or time.monotonic() - base[1] >= self._resync:
             base = self._read()

@@ -42,7 +42,18 @@ def _invisible(char: str) -> bool:
 
 
 def check_model_id(value: object, *, where: str = "model_id") -> str:
-    """Return ``value`` if it is a usable model id, else raise ``InvalidModelIds``."""
+    """Check one model id: a non-empty string, at most 256 characters, nothing invisible.
+
+    Parameters:
+        value: the candidate id.
+        where: how the message names it (``model_ids[3]``).
+
+    Returns:
+        ``value``, unchanged.
+
+    Raises:
+        InvalidModelIds: naming ``where`` and the first problem found.
+    """
     if not isinstance(value, str):
         raise InvalidModelIds(f"{where}: expected a string, got {type(value).__name__}")
     if value == "" or value.isspace():
@@ -60,7 +71,18 @@ def check_model_id(value: object, *, where: str = "model_id") -> str:
 
 
 def validate_model_ids(value: object, *, max_count: int) -> list[str]:
-    """Check a whole batch and collapse duplicates, keeping the first occurrence's order."""
+    """Check a whole batch and collapse duplicates, keeping the first occurrence's order.
+
+    Parameters:
+        value: the batch's ids, a list (or another non-string sequence) of strings.
+        max_count: ``RELOAD_MAX_BATCH``, the most ids allowed.
+
+    Returns:
+        The unique ids, in order.
+
+    Raises:
+        InvalidModelIds: not a list, empty, too long, or an id refused by ``check_model_id``.
+    """
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
         raise InvalidModelIds(f"model_ids: expected a list of strings, got {type(value).__name__}")
     if len(value) == 0:
@@ -79,7 +101,14 @@ PRIORITIES = ("normal", "high")
 
 
 def check_priority(value: object) -> str:
-    """``"normal"`` or ``"high"``; ``InvalidModelIds`` (a ``ValueError``) otherwise."""
+    """Check a task's priority.
+
+    Returns:
+        ``"normal"`` or ``"high"``.
+
+    Raises:
+        InvalidModelIds: (a ``ValueError``) any other value.
+    """
     if value not in PRIORITIES:
         raise InvalidModelIds(f"priority: expected 'normal' or 'high', got {value!r:.60}")
     return str(value)

@@ -1,12 +1,9 @@
 """``reloadctl cancel BATCH_ID``: stop a batch's pending models, by task name.
 
-It sends ``cancel_batch`` to the workers (as any outside service would) and
-prints what was cancelled. A model another live batch also wants goes on for
-that batch; a call in progress is not interrupted.
-
-Exit codes: 0 cancelled (or the batch had finished: nothing changed); 1 the
-broker/Redis unreachable or no worker answered within ``--timeout``; 2 no such
-batch (or a bad id).
+It sends ``cancel_batch`` to the workers (as any outside service would) and prints what was
+cancelled. A model another live batch also wants goes on for that batch; a call in progress is
+not interrupted. Exit codes: 0 cancelled (or already finished); 1 the broker or Redis
+unreachable, or no worker answered within ``--timeout``; 2 no such batch (or a bad id).
 """
 
 from __future__ import annotations

@@ -51,7 +51,18 @@ def parse_id_lines(lines: Iterable[str]) -> list[tuple[int, str]]:
 
 
 def read_id_file(path: str, *, stdin: BinaryIO | None) -> list[tuple[int, str]]:
-    """The ids in ``path`` (``-`` is stdin) with their line numbers, or ``InputError``."""
+    """The ids in a file, with their line numbers.
+
+    Parameters:
+        path: the file, or ``-`` for stdin.
+        stdin: the binary stdin to read for ``-`` (None: not available).
+
+    Returns:
+        ``(line number, id)`` pairs (``parse_id_lines``).
+
+    Raises:
+        InputError: the file is missing, a directory, unreadable or not UTF-8.
+    """
     name = "stdin" if path == STDIN else path
     if path == STDIN and stdin is None:
         raise InputError("stdin: not available to read ids from")
@@ -75,7 +86,16 @@ def read_id_file(path: str, *, stdin: BinaryIO | None) -> list[tuple[int, str]]:
 
 
 def collect_ids(args: Sequence[str], file: str | None, *, stdin: BinaryIO | None) -> IdList:
-    """The ids from the arguments, then from the file; ``InputError`` if there are none."""
+    """The ids from the arguments, then from the file, each with where it came from.
+
+    Parameters:
+        args: the MODEL arguments.
+        file: ``--file`` (``-`` for stdin), or None.
+        stdin: as for ``read_id_file``.
+
+    Raises:
+        InputError: the file cannot be read, or there are no ids at all.
+    """
     ids = list(args)
     origins = [f"argument {position}" for position in range(1, len(args) + 1)]
     if file is not None:

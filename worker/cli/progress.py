@@ -1,22 +1,9 @@
 """Following a batch until its summary arrives, and showing how it went.
 
-Used by ``reloadctl warmup --wait`` (and reusable by ``reloadctl demo``):
-
-- ``watch_batch`` polls the batch's counts and its summary about twice a
-  second and hands each ``Snapshot`` to a display, until the summary arrives;
-- ``open_display`` picks the display: a rich live panel on a terminal, or one
-  plain line every few seconds when stderr is a pipe or a CI log (no escape
-  codes);
-- ``estimate_seconds_left``, ``format_progress_line``, ``render_summary`` and
-  ``summary_exit_code`` are pure functions, tested without a clock or Redis.
-
-The time-left estimate uses the rate at which models have become final: the
-rate since the first model became final (the first reloads take their full
-load time before anything finishes, which would otherwise skew the rate), or,
-when nothing more has finished since, final models over elapsed time. Either
-rate must span at least ``MIN_RATE_SPAN_SECONDS``: an unknown model fails in
-a fraction of a second, and one instant failure is no rate. Until then, and
-while no model is final, there is no estimate ("estimating…").
+Used by ``reloadctl warmup --wait``: ``watch_batch`` polls the batch's counts and summary
+about twice a second and hands each ``Snapshot`` to a display (``open_display``: a rich live
+panel on a terminal, else one plain line every few seconds, no escape codes). The estimate and
+the renderings are pure functions, tested without a clock or Redis.
 """
 
 from __future__ import annotations
@@ -80,9 +67,19 @@ class Snapshot:
 
 
 def estimate_seconds_left(samples: Sequence[tuple[float, int]], total: int) -> float | None:
-    """Seconds until every model is final, from ``(elapsed, final models)`` samples in time order.
+    """Seconds until every model is final, from the rate at which models became final.
 
-    ``None`` until a model is final and a rate can be measured over long enough.
+    The rate is measured since the first model became final (the first reloads take their
+    full load time before anything finishes), or, when nothing more has finished since, as
+    final models over elapsed time. Either must span ``MIN_RATE_SPAN_SECONDS``: one instant
+    failure (an unknown model) is no rate.
+
+    Parameters:
+        samples: ``(elapsed seconds, final models)`` in time order, the last one now.
+        total: the batch's models.
+
+    Returns:
+        The estimate, or ``None`` ("estimating…") until a rate can be measured.
     """
     if not samples:
         return None
@@ -110,6 +107,7 @@ class ProgressTracker:
         self._samples: list[tuple[float, int]] = []
 
     def observe(self, counts: Mapping[str, int], elapsed: float) -> Snapshot:
+        """The snapshot for ``counts`` (state -> models) polled ``elapsed`` seconds in."""
         done = sum(counts.get(state, 0) for state in FINAL_STATES)
         if not self._samples or done != self._samples[-1][1]:
             self._samples.append((elapsed, done))
@@ -245,7 +243,21 @@ def watch_batch(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Show the batch's progress until ``summary()`` returns it; return the summary."""
+    """Show the batch's progress until ``summary()`` returns it.
+
+    Parameters:
+        batch_id: the batch.
+        total: its models.
+        counts: reads the ledger's counts (state -> models).
+        summary: reads the batch's summary, ``None`` until it is complete.
+        display: where the snapshots go (``open_display``).
+        poll_seconds: the pause between two reads.
+        clock: the monotonic clock (tests pass a fake).
+        sleep: the pause (tests pass a fake).
+
+    Returns:
+        The summary.
+    """
     tracker = ProgressTracker(batch_id, total)
     started = clock()
     while True:

@@ -1,19 +1,10 @@
 """``reloadctl status``: a batch's ledger, for people (a table) or programs (``--json``).
 
-The ledger comes from ``worker.producer`` unless the caller passes a
-``worker.batch.ledger.Ledger`` as click's ``obj`` (the tests pass one over fakeredis).
-Models are listed failures first, then those still working, then the warm
-ones, each group in the batch's order; the table stops after
-``TABLE_LIMIT`` rows unless ``--all``.
-
-When broker messages were kept aside as unreadable (``worker.messaging.deadletter``),
-a last line says how many; ``--json`` always has ``deadletter_count``. When
-this project's tasks wait on Celery's default queue ``celery`` (a producer
-that left out ``queue="reload"``, ``worker.messaging.strays``), a warning line names the
-fix; ``--json`` has ``stranded_on_default_queue`` (task name -> count).
-
-Exit codes: 0 shown; 1 Redis unreachable; 2 no such batch (or a
-configuration error).
+The ledger comes from ``worker.producer`` unless the caller passes a ``Ledger`` as click's
+``obj`` (the tests, over fakeredis). Models are listed failures first, then those working,
+then the warm ones; the table stops after ``TABLE_LIMIT`` rows unless ``--all``. Unreadable
+messages kept aside and tasks stranded on the default queue ``celery`` are reported too.
+Exit codes: 0 shown; 1 Redis unreachable; 2 no such batch (or a configuration error).
 """
 
 from __future__ import annotations
@@ -68,6 +59,7 @@ class BatchStatus:
     summary: dict[str, Any] | None
 
     def to_json(self) -> dict[str, Any]:
+        """What ``--json`` prints: ``batch_id``, ``meta``, ``counts``, ``models``, ``summary``."""
         return {
             "batch_id": self.batch_id,
             "meta": self.meta,
@@ -78,7 +70,15 @@ class BatchStatus:
 
 
 def read_status(ledger: Ledger, batch_id: str) -> BatchStatus | None:
-    """The batch's ledger, with typed fields, or ``None`` if there is no such batch."""
+    """The batch's ledger, with typed fields.
+
+    Parameters:
+        ledger: the batch ledger.
+        batch_id: the batch.
+
+    Returns:
+        Its status, or ``None`` if there is no such batch.
+    """
     raw = ledger.meta(batch_id)
     if not raw:
         return None
@@ -170,6 +170,7 @@ def render_plain(view: BatchStatus, *, show_all: bool = False) -> str:
 
 
 def print_rich(view: BatchStatus, stream: TextIO, *, show_all: bool) -> None:
+    """The whole status as a rich table on ``stream``; ``show_all``: every model."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text

@@ -1,19 +1,9 @@
 """``reloadctl warmup``: start a batch by task name, optionally follow it to its summary.
 
 The command talks to the system through a ``Batches`` object: ``CeleryBatches``
-(``send_task("warmup_batch")``, then the ledger's counts and the batch's result record)
-unless the caller passes another as click's ``obj``, which is how the tests
-run it without a broker or a worker. Errors become one line on stderr and an
-exit code:
-
-====  ==============================================================
-0     enqueued (without ``--wait``), or every model warm (``--wait``)
-1     some model failed (``--wait``), or the command could not complete:
-      broker or Redis unreachable, no worker answered within ``--timeout``
-2     bad input: no ids, an invalid id, an unreadable file, a bad URL,
-      or the workers rejected the batch; also a configuration error
-130   interrupted (Ctrl-C); a batch already started keeps running
-====  ==============================================================
+(``send_task("warmup_batch")``, the ledger's counts, the batch's result) unless the caller
+passes another as click's ``obj`` (the tests, without a broker or a worker). Errors become one
+line on stderr and an exit code (0, 1, 2 or 130, listed in the command's help).
 """
 
 from __future__ import annotations
@@ -74,15 +64,37 @@ class Batches(Protocol):
         timeout: float,
         priority: str = "normal",
     ) -> str:
-        """Enqueue ``warmup_batch`` and return its batch id; ``Rejected`` or ``Unavailable``."""
+        """Enqueue ``warmup_batch`` and wait for its batch id.
+
+        Parameters:
+            model_ids: the checked, unique ids.
+            callback_url: the webhook's URL, or None.
+            timeout: seconds to wait for a worker's answer.
+            priority: ``"normal"`` or ``"high"``.
+
+        Returns:
+            The batch id.
+
+        Raises:
+            Rejected: the workers refused the request.
+            Unavailable: the broker or Redis is unreachable, or no worker answered in time.
+        """
         ...
 
     def counts(self, batch_id: str) -> dict[str, int]:
-        """Models per state now; ``Unavailable`` if Redis cannot be reached."""
+        """Models per state now.
+
+        Raises:
+            Unavailable: Redis cannot be reached.
+        """
         ...
 
     def summary(self, batch_id: str) -> dict[str, Any] | None:
-        """The batch summary once every model is final, else ``None``; or ``Unavailable``."""
+        """The batch summary once every model is final, else ``None``.
+
+        Raises:
+            Unavailable: Redis or the result backend cannot be reached.
+        """
         ...
 
 
