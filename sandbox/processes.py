@@ -1,13 +1,10 @@
 """Child processes of the demo, the tests and the benchmarks: Celery workers, beat, Flower
-and the dashboard (``reloadctl dashboard``, a child of the same kind).
+and the dashboard.
 
-Each ``CeleryProcess`` runs ``python -m celery -A worker ...`` in a session of
-its own with the given environment, sends its output to a log file, and is
-stopped by its own pid: SIGTERM (a warm shutdown for a worker), then SIGKILL to
-its process group (the pool children included) if it does not exit in time::
+Each ``CeleryProcess`` runs ``python -m celery -A worker ...`` in a session of its own, logs to a
+file, and is stopped by its own pid: SIGTERM (a warm shutdown), then SIGKILL to its process group::
 
     with CeleryProcess.worker(env, name="w1", concurrency=2, log_dir=tmp) as w:
-        ...
         w.kill()  # SIGKILL, as a crash would
 """
 

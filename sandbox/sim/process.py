@@ -1,17 +1,10 @@
 """Start the simulator as a child process and stop it again, by its own pid.
 
-Used by the integration tests, the benchmark and anything else that needs a
-real upstream on this machine::
-
     with SimulatorProcess(["--key", "k", "--reload-seconds", "1"]) as sim:
         httpx.post(f"{sim.base_url}/model_reload", json={...})
 
-The child runs ``python -m sandbox.sim ARGS`` (the ``reloadctl sim`` command) on
-a free port unless ``--port`` is given. :meth:`SimulatorProcess.start` reads the
-URL from the child's first stdout line and waits until ``GET /_sim/ledger``
-answers; :meth:`SimulatorProcess.stop` sends SIGTERM, then SIGKILL after a
-grace period, reaps the child and closes its pipes. The child's stderr goes to
-a temporary file whose tail is quoted when the start fails.
+The child runs ``python -m sandbox.sim ARGS`` on a free port unless ``--port`` is given; its
+stderr's tail is quoted when the start fails. Stopping is SIGTERM, then SIGKILL after a grace.
 """
 
 from __future__ import annotations

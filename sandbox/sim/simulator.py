@@ -1,18 +1,9 @@
 """The simulated upstream, without HTTP: one call in, one :class:`Reply` out.
 
-A call goes through :meth:`Simulator.begin` and, if admitted, later through
-:meth:`Simulator.finish` (or :meth:`Simulator.abandon` if its client leaves).
-``begin`` records the arrival in the ledger, then, in this order:
-
-1. draws a fault; a faulted call is answered by the fault and nothing else;
-2. checks the body (a JSON object, else 400), the key (else 401) and
-   ``model_id`` (else 400 in the legacy ``messege`` form);
-3. admits the call under the key's limits (else 429 with ``retry_after``).
-
-``finish`` then asks the model book (404 for an unknown model, ``success`` when
-cold or warm, ``processing`` while loading) and frees the call's slot. The
-server waits :meth:`Simulator.latency` between the two, so an admitted call
-occupies its slot for the whole latency.
+:meth:`Simulator.begin` records the arrival, then draws a fault, checks the body, key and
+``model_id`` (400/401) and admits the call under the key's limits (429); an admitted call ends
+in :meth:`Simulator.finish` (404, ``success`` or ``processing``; its slot freed) or
+:meth:`Simulator.abandon`. The server waits :meth:`Simulator.latency` between the two.
 """
 
 from __future__ import annotations
