@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from sandbox.sim.config import FAULT_KINDS, ConfigError, SimConfig, parse_fault
+from sandbox.sim.config import FAULT_KINDS, SimConfig, SimConfigError, parse_fault
 
 _NON_NEGATIVE = click.FloatRange(min=0.0)
 
@@ -24,7 +24,7 @@ def _fault_table(
     for text in value:
         try:
             kind, probability = parse_fault(text)
-        except ConfigError as exc:
+        except SimConfigError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
         if kind in table:
             raise click.BadParameter(f"fault {kind} given twice", ctx=ctx, param=param)
@@ -179,7 +179,7 @@ def sim(**options: object) -> None:
 
     try:
         config = SimConfig(**options)  # type: ignore[arg-type]
-    except ConfigError as exc:
+    except SimConfigError as exc:
         raise click.UsageError(str(exc)) from None
     if config.log_requests:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(message)s")

@@ -1,6 +1,6 @@
 """The simulator's settings: one frozen :class:`SimConfig` holding every knob.
 
-A config is validated when it is made (:class:`ConfigError`, a ``ValueError``,
+A config is validated when it is made (:class:`SimConfigError`, a ``ValueError``,
 names the offending field), so the CLI and ``POST /_sim/config`` share one set of
 rules. Durations are *simulated* seconds; :meth:`SimConfig.scaled` turns one into
 the real seconds the server waits or reports (divided by ``time_scale``).
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from sandbox.sim.ledger import key_label
+from sandbox.sim.calls import key_label
 
 #: Every fault the simulator can inject, in the order used to draw one.
 FAULT_KINDS: Final = (
@@ -32,7 +32,7 @@ FAULT_KINDS: Final = (
 )
 
 
-class ConfigError(ValueError):
+class SimConfigError(ValueError):
     """A knob has a value the simulator cannot run with."""
 
 
@@ -64,7 +64,7 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         if not self.keys or not all(isinstance(k, str) and k for k in self.keys):
-            raise ConfigError("keys: at least one non-empty API key is required")
+            raise SimConfigError("keys: at least one non-empty API key is required")
         for name in ("reload_seconds", "latency", "latency_jitter", "retry_after", "timeout_hold"):
             _check_range(name, getattr(self, name), low=0.0)
         _check_range("jitter", self.jitter, low=0.0, below=1.0)
@@ -73,12 +73,12 @@ class SimConfig:
         for name in ("queue_limit", "rps_limit"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or value < 1):
-                raise ConfigError(f"{name}: must be a whole number >= 1 or null, got {value!r}")
+                raise SimConfigError(f"{name}: must be a whole number >= 1 or null, got {value!r}")
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"port: must be in 0..65535, got {self.port}")
+            raise SimConfigError(f"port: must be in 0..65535, got {self.port}")
         both = self.warm & self.unknown
         if both:
-            raise ConfigError(f"warm and unknown both list {sorted(both)}")
+            raise SimConfigError(f"warm and unknown both list {sorted(both)}")
         object.__setattr__(self, "faults", MappingProxyType(_checked_faults(self.faults)))
 
     def scaled(self, seconds: float) -> float:
@@ -88,7 +88,7 @@ class SimConfig:
     def updated(self, changes: Mapping[str, object]) -> SimConfig:
         """A copy with the run-time changeable fields in ``changes`` (JSON values) applied.
 
-        Raises :class:`ConfigError` on an unknown or fixed field or a bad value.
+        Raises :class:`SimConfigError` on an unknown or fixed field or a bad value.
         ``faults`` replaces the whole fault table (``{}`` turns every fault off).
         """
         coerced: dict[str, object] = {}
@@ -96,7 +96,7 @@ class SimConfig:
             coerce = _RUNTIME_FIELDS.get(name)
             if coerce is None:
                 allowed = ", ".join(sorted(_RUNTIME_FIELDS))
-                raise ConfigError(f"{name}: not changeable at run time (allowed: {allowed})")
+                raise SimConfigError(f"{name}: not changeable at run time (allowed: {allowed})")
             coerced[name] = coerce(name, value)
         return dataclasses.replace(self, **coerced)  # type: ignore[arg-type]
 
@@ -115,13 +115,13 @@ def parse_fault(text: str) -> tuple[str, float]:
     kind, sep, number = text.partition("=")
     kind = kind.strip()
     if not sep or kind not in FAULT_KINDS:
-        raise ConfigError(
+        raise SimConfigError(
             f"expected KIND=P with KIND one of {', '.join(FAULT_KINDS)}; got {text!r}"
         )
     try:
         probability = float(number)
     except ValueError:
-        raise ConfigError(f"{kind}: probability {number!r} is not a number") from None
+        raise SimConfigError(f"{kind}: probability {number!r} is not a number") from None
     _check_range(f"fault {kind}", probability, low=0.0, high=1.0)
     return kind, probability
 
@@ -130,11 +130,11 @@ def _checked_faults(faults: Mapping[str, float]) -> dict[str, float]:
     table: dict[str, float] = {}
     for kind, probability in faults.items():
         if kind not in FAULT_KINDS:
-            raise ConfigError(f"faults: unknown kind {kind!r} (kinds: {', '.join(FAULT_KINDS)})")
+            raise SimConfigError(f"faults: unknown kind {kind!r} (kinds: {', '.join(FAULT_KINDS)})")
         _check_range(f"fault {kind}", probability, low=0.0, high=1.0)
         table[kind] = float(probability)
     if math.fsum(table.values()) > 1.0 + 1e-9:
-        raise ConfigError(f"faults: probabilities add up to more than 1: {table}")
+        raise SimConfigError(f"faults: probabilities add up to more than 1: {table}")
     return table
 
 
@@ -157,14 +157,14 @@ def _check_range(
             f"> {above}" if above is not None else "",
             f"< {below}" if below is not None else "",
         ]
-        raise ConfigError(
+        raise SimConfigError(
             f"{name}: must be a number {' and '.join(b for b in bounds if b)}, got {value!r}"
         )
 
 
 def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{name}: expected a number, got {value!r}")
+        raise SimConfigError(f"{name}: expected a number, got {value!r}")
     return float(value)
 
 
@@ -172,19 +172,19 @@ def _optional_int(name: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}: expected a whole number or null, got {value!r}")
+        raise SimConfigError(f"{name}: expected a whole number or null, got {value!r}")
     return value
 
 
 def _flag(name: str, value: object) -> bool:
     if not isinstance(value, bool):
-        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        raise SimConfigError(f"{name}: expected true or false, got {value!r}")
     return value
 
 
 def _fault_table(name: str, value: object) -> dict[str, float]:
     if not isinstance(value, dict):
-        raise ConfigError(f"{name}: expected an object {{kind: probability}}, got {value!r}")
+        raise SimConfigError(f"{name}: expected an object {{kind: probability}}, got {value!r}")
     return {str(kind): _number(f"fault {kind}", p) for kind, p in value.items()}
 
 

@@ -25,7 +25,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from sandbox.sim.config import ConfigError, SimConfig
+from sandbox.sim.config import SimConfig, SimConfigError
 from sandbox.sim.replies import Action, Reply
 from sandbox.sim.simulator import Simulator, Ticket
 
@@ -97,7 +97,7 @@ async def set_config(request: web.Request) -> web.Response:
         )
     try:
         config = request.app[SIMULATOR].reconfigure(changes)
-    except ConfigError as exc:
+    except SimConfigError as exc:
         return web.json_response({"status": "error", "message": str(exc)}, status=400)
     return web.json_response(config.public())
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sandbox.sim import faults, replies
+from sandbox.sim.calls import CallLog, key_label
 from sandbox.sim.clock import Clock, SystemClock
 from sandbox.sim.config import SimConfig
-from sandbox.sim.ledger import Ledger, key_label
 from sandbox.sim.limits import Limits, Refusal
 from sandbox.sim.models import ModelBook, Outcome
 from sandbox.sim.replies import Reply
@@ -26,7 +26,7 @@ from sandbox.sim.replies import Reply
 class Run:
     """The state of one run, from start or ``reset()`` to the next ``reset()``."""
 
-    ledger: Ledger
+    ledger: CallLog
     limits: Limits
     models: ModelBook
 
@@ -69,11 +69,11 @@ class Simulator:
         self._fault_rng = random.Random(f"{seed}:faults")
         self._rng = random.Random(f"{seed}:timing")
         self._run = Run(
-            Ledger(self.clock), Limits(), ModelBook(self._config, self.clock, self._rng)
+            CallLog(self.clock), Limits(), ModelBook(self._config, self.clock, self._rng)
         )
 
     @property
-    def ledger(self) -> Ledger:
+    def ledger(self) -> CallLog:
         """The ledger of the current run."""
         return self._run.ledger
 
@@ -185,6 +185,6 @@ class Simulator:
         return replies.rate_limited("rate_limited_rps", message, retry_after)
 
 
-def _answered(ledger: Ledger, reply: Reply) -> Reply:
+def _answered(ledger: CallLog, reply: Reply) -> Reply:
     ledger.answer(reply.kind, reply.status)
     return reply

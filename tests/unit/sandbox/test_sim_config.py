@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sandbox.sim.cli import sim
-from sandbox.sim.config import ConfigError, SimConfig, parse_fault
+from sandbox.sim.config import SimConfig, SimConfigError, parse_fault
 
 
 def test_defaults_follow_the_upstream_page() -> None:
@@ -45,7 +45,7 @@ def test_time_scale_divides_durations() -> None:
 )
 def test_bad_values_are_refused_naming_the_knob(knobs: dict[str, object], message: str) -> None:
     knobs.setdefault("keys", ("k",))
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(SimConfigError, match=message):
         SimConfig(**knobs)  # type: ignore[arg-type]
 
 
@@ -58,7 +58,7 @@ def test_the_fault_table_cannot_be_changed_in_place() -> None:
 def test_parse_fault_reads_kind_and_probability() -> None:
     assert parse_fault("html502=0.25") == ("html502", 0.25)
     for bad in ("500", "nope=0.1", "500=x", "500=1.5"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(SimConfigError):
             parse_fault(bad)
 
 
@@ -87,7 +87,7 @@ def test_updated_applies_run_time_knobs_from_json_values() -> None:
     ],
 )
 def test_updated_refuses_fixed_fields_and_wrong_types(changes: dict[str, object]) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(SimConfigError):
         SimConfig(keys=("k",)).updated(changes)
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from sandbox.sim.calls import key_label
 from sandbox.sim.clock import ManualClock
 from sandbox.sim.config import SimConfig
-from sandbox.sim.ledger import key_label
 from sandbox.sim.replies import Reply
 from sandbox.sim.simulator import Simulator, Ticket
 

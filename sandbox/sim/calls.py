@@ -1,4 +1,4 @@
-"""The simulator's ledger: an exact record of what the upstream experienced.
+"""The simulator's call log: an exact record of what the upstream experienced.
 
 Tests and benchmarks read it (``GET /_sim/ledger``) to assert on the load the
 worker really produced. Keys are recorded only as labels (:func:`key_label`),
@@ -57,7 +57,7 @@ class WindowMax:
         return count
 
 
-class Ledger:
+class CallLog:
     """Counters, windows and peaks of one simulator run (until ``POST /_sim/reset``)."""
 
     def __init__(self, clock: Clock) -> None:

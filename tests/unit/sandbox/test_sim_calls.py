@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
+from sandbox.sim.calls import NO_KEY_LABEL, CallLog, WindowMax, key_label
 from sandbox.sim.clock import ManualClock
-from sandbox.sim.ledger import NO_KEY_LABEL, Ledger, WindowMax, key_label
 
 
 def test_key_label_is_a_short_sha256_and_never_the_key() -> None:
@@ -40,7 +40,7 @@ def test_window_maximum_matches_a_brute_force_count(offsets: list[float]) -> Non
 
 def test_arrivals_are_counted_per_model_and_key_with_windows_for_all_and_each_key() -> None:
     clock = ManualClock()
-    ledger = Ledger(clock)
+    ledger = CallLog(clock)
     for _ in range(3):
         ledger.arrival(clock.monotonic(), "key-a", "m1")
         clock.advance(0.1)
@@ -59,7 +59,7 @@ def test_arrivals_are_counted_per_model_and_key_with_windows_for_all_and_each_ke
 
 
 def test_answers_count_429s_and_faults_by_kind() -> None:
-    ledger = Ledger(ManualClock())
+    ledger = CallLog(ManualClock())
     ledger.answer("rate_limited", 429)
     ledger.answer("fault_retry_after_header", 429)
     ledger.answer("success_warm", 200)
@@ -72,7 +72,7 @@ def test_answers_count_429s_and_faults_by_kind() -> None:
 
 
 def test_occupancy_keeps_the_peaks_per_key() -> None:
-    ledger = Ledger(ManualClock())
+    ledger = CallLog(ManualClock())
     ledger.occupancy("key-a", 1, 3)
     ledger.occupancy("key-a", 4, 4)
     ledger.occupancy("key-a", 2, 2)
