@@ -32,7 +32,21 @@ from worker.batch.ledger import STATES
 from worker.dashboard.account import AccountView, account_views
 from worker.dashboard.sources import Sources
 
-__all__ = ["ReloadCollector", "registry_for", "render"]
+__all__ = ["FAMILIES", "ReloadCollector", "registry_for", "render"]
+
+# The families the README documents (a scrape always has them, also on an empty Redis).
+FAMILIES = frozenset(
+    {
+        "reload_upstream_calls",
+        "reload_models",
+        "reload_batches_open",
+        "reload_batches_completed",
+        "reload_batch_duration_seconds",
+        "reload_limiter_in_flight",
+        "reload_limiter_paused_seconds",
+        "reload_breaker_open",
+    }
+)
 
 
 class ReloadCollector(Collector):

@@ -8,18 +8,8 @@ from collections.abc import Callable
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.dashboard.conftest import NOW, Board
+from worker.dashboard.metrics import FAMILIES
 from worker.limiter.breaker import Breaker
-
-FAMILIES = {
-    "reload_upstream_calls",
-    "reload_models",
-    "reload_batches_open",
-    "reload_batches_completed",
-    "reload_batch_duration_seconds",
-    "reload_limiter_in_flight",
-    "reload_limiter_paused_seconds",
-    "reload_breaker_open",
-}
 
 
 def scrape(board: Board) -> dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]:
