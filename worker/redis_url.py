@@ -1,32 +1,12 @@
 """Where Redis is, and connections that follow a failover: for the state, the broker, the results.
 
-A Redis location is one of:
-
-- ``redis://[user:password@]host:port/db``: one server (a managed Redis's endpoint);
-- ``rediss://...``: the same over TLS; ``ssl_cert_reqs`` (``required`` unless the URL
-  says ``optional`` or ``none``) and ``ssl_ca_certs``/``ssl_certfile``/``ssl_keyfile``
-  query options reach redis-py, kombu and Celery alike;
-- ``unix:///path/redis.sock?db=N``: a local socket;
-- ``sentinel://[user:password@]host1:26379;sentinel://host2:26379/db``: Redis Sentinels,
-  which name the current master of the group ``REDIS_SENTINEL_MASTER``. The credentials
-  are the master's (an ACL user, or ``:password``); the sentinels' own password is
-  ``REDIS_SENTINEL_PASSWORD``.
-
-``normalise_redis_url`` validates one and returns the form every client reads the same
-way: kombu and Celery take the database and the credentials from the *first* sentinel
-entry only, so each entry carries them; a TLS URL always names its certificate check.
-``connect`` is the one place a redis-py client is built from such a URL (the state
-client, the dead-letter list, the default-queue watch); ``SentinelOptions`` gives kombu
-and Celery the same master name and sentinel password as transport options.
-
-**A demoted master.** After a failover, a connection may still reach the old master, now
-a read-only replica (a managed Redis whose DNS name moved, an old master back as a
-replica). Its ``-READONLY`` answer (raised by redis-py as ``ReadOnlyError``, or, from a
-Lua script on Redis < 7, inside a plain ``ResponseError``) is turned by the ``Failover*``
-connection classes into a ``redis.ConnectionError`` after dropping the connection: every
-client then reconnects (to the master Sentinel names now) and retries, as after any
-lost connection, instead of failing the command (celery#7946). Nothing was written: a
-replica refuses the first write of a command or a script.
+``normalise_redis_url`` validates a ``redis://``, ``rediss://`` (TLS), ``unix://`` or
+``sentinel://host1:26379;sentinel://host2:26379/db`` URL and returns the form redis-py,
+kombu and Celery all read the same way; ``connect`` builds a redis-py client from it;
+``SentinelOptions`` hands kombu and Celery the master name (``REDIS_SENTINEL_MASTER``) and
+the sentinels' password (``REDIS_SENTINEL_PASSWORD``). The ``Failover*`` connection
+classes turn a demoted master's ``READONLY`` into a lost connection, so every client
+reconnects to the new master. Why: docs/decisions/0013-failover-is-a-lost-connection.md.
 """
 
 from __future__ import annotations

@@ -1,29 +1,11 @@
-"""The Redis broker transport: kombu 5.7's, with one fix and a dead-letter net. Messages are
-kombu's standard JSON envelopes (base64 bodies), readable by any Celery client, Flower or tool.
+"""The Redis broker transport: kombu 5.7's, with three narrow fixes. Messages stay kombu's
+standard JSON envelopes (base64 bodies), readable by any Celery client, Flower or tool.
 
-1. **A Redis restart.** With kombu 5.7 / Celery 5.7, when a worker loses its
-   Redis broker the consumer first ``collect()``s the connection (which drops
-   the transport's client) and then ``close()``s it. Closing the channel tries
-   to hand the worker's unacked messages back to the queue, needs the client's
-   host and port for that, and dies with ``AttributeError: 'NoneType' object
-   has no attribute 'hostname'``, which Celery treats as unrecoverable: the
-   worker exits instead of reconnecting. Here that case raises a Redis
-   ``ConnectionError`` instead, which the close ignores like any other error on
-   a dead connection. The messages stay in the broker's unacked hash, and the
-   visibility sweep (see ``worker.celery``) puts them back on the queue.
-   ``tests/unit/test_broker_transport.py`` fails once kombu fixes it.
-2. **An unreadable message** on the queue's list (already popped by ``BRPOP``)
-   would stop the worker ("Unrecoverable error") or be lost: an item that is
-   not JSON, or JSON that kombu cannot make a message of. Both are kept aside
-   in the dead-letter list (``worker.messaging.deadletter``) and the worker carries on.
-   Envelopes kombu can read but Celery cannot run go to Celery's consumer,
-   whose handlers ``worker.messaging.deadletter.Consumer`` extends.
-3. **A failover.** The connections are ``worker.redis_url``'s ``Failover*`` classes (kombu's
-   ``connection_class`` attributes): a demoted master's ``READONLY`` is a lost connection,
-   which the consumer and the publisher reconnect from, never an "Unrecoverable error"
-   (celery#7946). ``SentinelTransport`` (a ``sentinel://`` broker URL, ``master_name`` in the
-   transport options) is kombu's Sentinel transport with the same fixes: each new
-   connection asks the sentinels for the master.
+A Redis restart raises a reconnectable error instead of stopping the worker; an
+unreadable message is kept in the dead-letter list (``worker.messaging.deadletter``); a
+demoted master's ``READONLY`` is a lost connection (``worker.redis_url``).
+``SentinelTransport`` is kombu's Sentinel transport with the same fixes.
+Why, and the guard test: docs/decisions/0012-kombu-transport-overrides.md.
 """
 
 from __future__ import annotations

@@ -1,27 +1,12 @@
 """Broker messages no worker can read are kept aside in Redis with their reason, never dropped.
 
-The dead-letter list ``reload:deadletter`` (newest first, the latest
-``DEADLETTER_MAX_ENTRIES``) holds one JSON record per message::
-
-    {"at": <unix time>, "reason": "...", "raw": "<the message's first 10 KB>", "queue": "reload"}
-
-and ``reload:deadletter:count`` counts every message ever kept aside
-(``reloadctl status`` shows it when it is not zero). Read the records with
-``redis-cli LRANGE reload:deadletter 0 9``.
-
-Where they come from:
-
-- the Redis transport (``worker.messaging.broker``): an item on the queue's list that is
-  not JSON, or JSON that kombu cannot make a message of (both would stop the
-  worker);
-- ``Consumer`` below (the ``worker_consumer`` setting): envelopes Celery cannot
-  decode or run (undecodable body, no task name, unknown task, invalid task
-  message), recorded before Celery's own handling, which logs and acks or
-  rejects them as usual.
-
-Writing a record uses a Redis client of its own with short timeouts, on
-``REDIS_URL``; if Redis cannot take it, the message is logged (its start) and
-lost, and the worker carries on.
+``reload:deadletter`` holds the newest ``DEADLETTER_MAX_ENTRIES`` records, one JSON per
+message (``at``, ``reason``, ``raw``: the first 10 KB, ``queue``), and
+``reload:deadletter:count`` counts every one (``reloadctl status`` shows it; read them with
+``redis-cli LRANGE reload:deadletter 0 9``). They come from the Redis transport
+(``worker.messaging.broker``: items kombu cannot read) and from ``Consumer`` below (the
+``worker_consumer`` setting: envelopes Celery cannot decode or run). If Redis cannot take
+a record, the message is logged and the worker carries on.
 """
 
 from __future__ import annotations
