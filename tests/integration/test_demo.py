@@ -116,10 +116,13 @@ def test_demo_warms_the_batch_reports_the_unknown_id_and_stops_everything(tmp_pa
         assert "warm: 39 of 40; failed: no-such-model" in text
         assert re.search(r"no-such-model\s+HTTP 404: Model not found", text), text
         assert re.search(r"Flower: http://127\.0\.0\.1:\d+ +\(user:password demo:\S+\)", text)
+        assert re.search(
+            r"Dashboard: http://127\.0\.0\.1:\d+ +\(user:password demo:\S+; /metrics", text
+        )
         printed = {int(pid) for pid in re.findall(r"\bpid (\d+)", text)}
-        assert len(printed) == 5, text  # redis, simulator, two workers, Flower
+        assert len(printed) == 6, text  # redis, simulator, two workers, Flower, the dashboard
         assert printed <= set(recorder.seen)
-        assert len(recorder.seen) > 5  # the workers' pool processes too
+        assert len(recorder.seen) > 6  # the workers' pool processes too
         assert recorder.survivors() == []
         assert not GENERATED_KEY.search(text), "the demo printed its API key"
     finally:
