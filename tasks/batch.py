@@ -1,23 +1,11 @@
 """Batch tasks: ``warmup_batch`` starts a chord; its callback and two backstops complete it.
 
-- ``warmup_batch(model_ids, callback_url=None)`` checks the request (a bad one
-  is rejected whole, nothing enqueued), writes the ledger (one atomic step), and
-  starts ``chord(reload_model(m, batch_id) for m)(batch_finished(batch_id))`` with
-  the callback's task id equal to the batch id, so ``AsyncResult(batch_id).get()``
-  returns the summary.
-- ``batch_finished(batch_id)`` completes the batch from the ledger; if the
-  chord fired early (a duplicated header result) it waits for the ledger.
-- ``batch_backstop(batch_id=None)``: per batch (parked by the launch, every
-  ``RELOAD_BATCH_GRACE_SECONDS``) and for every open batch (the beat schedule's
-  sweep), it runs the reconciler (``worker.batch.reconcile``: lost models dispatched
-  again, the batch deadline), completes once a batch whose models are all final
-  but whose callback has not run after the grace (or cannot run: chord broken),
-  prunes open-set entries whose ledger is gone, and sends again the webhook
-  deliveries whose task was lost (``worker.batch.outbox``). One bad batch is logged and
-  skipped; it never stops the sweep of the others.
-- ``post_batch_webhook(batch_id)`` delivers the batch's outbox record: signed,
-  with an idempotency key, retried with full-jitter backoff for up to
-  ``RELOAD_WEBHOOK_RETRY_SECONDS``; a failing webhook never fails the batch.
+``warmup_batch`` checks the request, writes the ledger and starts
+``chord(reload_model(m, batch_id) for m)(batch_finished(batch_id))`` with the callback's
+task id equal to the batch id, so ``AsyncResult(batch_id).get()`` returns the summary.
+``batch_backstop`` reconciles and completes open batches, ``post_batch_webhook`` delivers
+the webhook; ``cancel_batch`` and ``batch_status`` act on one batch.
+Why: docs/decisions/0007-reconciler-and-webhook-outbox.md.
 """
 
 from __future__ import annotations
@@ -74,8 +62,16 @@ def warmup_batch(
 ) -> str:
     """Start warming ``model_ids``; return the batch id (also the id of its summary result).
 
-    ``priority="high"``: the batch's models overtake normal work in the queue and the
-    limiter.
+    A bad request is rejected whole and nothing is enqueued.
+
+    Parameters:
+        model_ids: the models to warm; duplicates collapse.
+        callback_url: where the summary is POSTed once the batch is complete (none: no webhook).
+        priority: ``"high"``: the batch's models overtake normal work in the queue and the
+            limiter.
+
+    Raises:
+        InvalidBatch: the ids, the callback URL or the priority are not acceptable.
     """
     request_id = self.request.id or uuid.uuid4().hex
     return launch_batch(model_ids, callback_url, request_id=request_id, priority=priority)
@@ -86,7 +82,17 @@ def launch_batch(
 ) -> str:
     """Check, record and start a batch; the same ``request_id`` never starts two batches.
 
-    Raises ``InvalidBatch`` (nothing enqueued) for a bad request.
+    Parameters:
+        model_ids: the models to warm, as received (checked here).
+        callback_url: the webhook's URL or ``None``, as received (checked here).
+        request_id: the id the batch id is derived from (the task's id).
+        priority: ``"normal"`` or ``"high"``, as received (checked here).
+
+    Returns:
+        The batch id.
+
+    Raises:
+        InvalidBatch: a bad request; nothing is enqueued.
     """
     try:
         lane = check_priority(priority)
@@ -176,7 +182,11 @@ def batch_status(self: ParkingTask, batch_id: str) -> dict[str, Any]:
 
 @app.task(name="batch_finished", bind=True, max_retries=None)
 def batch_finished(self: ParkingTask, batch_id: str) -> dict[str, Any]:
-    """The chord's callback: complete the batch once every model is final."""
+    """The chord's callback: complete the batch once every model is final.
+
+    If the chord fired early (a duplicated header result) it parks and waits for the ledger.
+    Returns the summary; raises ``InvalidBatch`` when the batch's ledger is gone.
+    """
     summary = _complete(producer_ledger(), batch_id, claimant=self.request.id or batch_id)
     if summary is None:
         raise self.wait(Waiting("models still in flight"), _poll_seconds())
@@ -194,7 +204,11 @@ def _template_of(ledger: Ledger, batch_id: str, model_id: str) -> str:
 
 @app.task(name="batch_backstop", bind=True, max_retries=None)
 def batch_backstop(self: ParkingTask, batch_id: str | None = None) -> dict[str, str]:
-    """Reconcile and complete open batches, re-drive lost webhooks; what it did per batch."""
+    """Reconcile and complete open batches, re-drive lost webhooks; what it did per batch.
+
+    With ``batch_id`` (parked by the launch, every ``RELOAD_BATCH_GRACE_SECONDS``) it looks
+    after that batch until it is done; without (beat's schedule) it sweeps every open batch.
+    """
     ledger = producer_ledger()
     if batch_id is not None:
         one = _backstop_one(ledger, batch_id)
@@ -205,7 +219,14 @@ def batch_backstop(self: ParkingTask, batch_id: str | None = None) -> dict[str, 
 
 
 def sweep(ledger: Ledger) -> dict[str, str]:
-    """Every open batch once (a failure is logged and skipped), then the outbox."""
+    """Every open batch once (a failure is logged and skipped), then the outbox.
+
+    Parameters:
+        ledger: the batch ledger to sweep.
+
+    Returns:
+        What was done, by batch id (``"waiting"``, ``"completed"``, ``"error: ..."``, ...).
+    """
     done: dict[str, str] = {}
     for one in ledger.open_batches():
         try:
@@ -295,7 +316,11 @@ def _poll_seconds() -> float:
 
 @app.task(name="post_batch_webhook", bind=True, max_retries=None)
 def post_batch_webhook(self: ParkingTask, batch_id: str) -> str:
-    """Deliver the batch's webhook (its outbox record); retried, never fails the batch."""
+    """Deliver the batch's webhook (its outbox record); retried, never fails the batch.
+
+    Signed, with ``Idempotency-Key: <batch id>``, retried with full-jitter backoff for up to
+    ``RELOAD_WEBHOOK_RETRY_SECONDS`` after the completion. Returns what happened to it.
+    """
     ledger = producer_ledger()
     outbox = Outbox(ledger.client)
     url = ledger.meta(batch_id).get("callback_url")
@@ -345,5 +370,6 @@ def _deliver(
 
 
 def ledger_attempts(outbox: Outbox, batch_id: str) -> int:
+    """How many delivery attempts of the batch's webhook have failed so far (0 if none)."""
     raw = outbox.redis.hget(c.batch_key(batch_id), "webhook_attempts")
     return int(raw or 0)

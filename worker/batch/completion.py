@@ -37,10 +37,20 @@ def check_batch(
     max_batch: int,
     allow_private: bool | None = None,
 ) -> list[str]:
-    """The batch's unique ids in order, or ``InvalidBatch`` saying what is wrong.
+    """Check a ``warmup_batch`` request.
 
-    ``allow_private``: whether a callback URL may name a loopback/private address
-    (``None``: ``RELOAD_WEBHOOK_ALLOW_PRIVATE`` from the environment).
+    Parameters:
+        model_ids: the request's model ids, as received.
+        callback_url: the request's webhook URL, as received (``None``: no webhook).
+        max_batch: the most models a batch may have.
+        allow_private: whether a callback URL may name a loopback/private address
+            (``None``: ``RELOAD_WEBHOOK_ALLOW_PRIVATE`` from the environment).
+
+    Returns:
+        The batch's unique ids, in order.
+
+    Raises:
+        InvalidBatch: saying what is wrong with the request.
     """
     try:
         ids = validate_model_ids(model_ids, max_count=max_batch)
@@ -52,6 +62,19 @@ def check_batch(
 
 
 def check_callback_url(value: object, *, allow_private: bool | None = None) -> str:
+    """Check a batch's webhook URL.
+
+    Parameters:
+        value: the URL, as received.
+        allow_private: whether it may name a loopback/private address
+            (``None``: ``RELOAD_WEBHOOK_ALLOW_PRIVATE`` from the environment).
+
+    Returns:
+        The URL.
+
+    Raises:
+        InvalidBatch: not a string, not an http(s) URL with a host, or a refused literal IP.
+    """
     if allow_private is None:
         allow_private = _allow_private_from_env()
     try:
@@ -70,7 +93,13 @@ def complete_batch(
 ) -> tuple[Literal["completed", "done", "busy", "not_final", "missing"], dict[str, Any] | None]:
     """Complete the batch if every model is final; return what happened and the summary.
 
-    ``completed``: this call wrote the summary and, for a batch with a callback URL,
+    Parameters:
+        ledger: the batch ledger.
+        batch_id: the batch to complete.
+        claimant: who completes it (a task id), for the claim.
+        now: the Redis clock's time.
+
+    Returns ``completed``: this call wrote the summary and, for a batch with a callback URL,
     its outbox record (send the webhook's task now; the sweep sends it if it is lost),
     and counted the batch for monitoring (``worker.monitoring``);
     ``done``: it was already complete (the stored summary is returned);

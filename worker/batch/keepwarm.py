@@ -58,6 +58,7 @@ class Selection:
 
     @property
     def skipped(self) -> int:
+        """How many models were skipped (``warm`` plus ``asked``)."""
         return self.warm + self.asked
 
 

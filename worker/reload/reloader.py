@@ -1,27 +1,11 @@
 """Reloading one model: the state machine behind ``reload_model``.
 
-``advance()`` is called each time a ``reload_model`` task runs. It attaches the
-task to the model's flight (see ``worker.reload.flight``), and, if the flight's next
-action is due and no other task is taking it, takes exactly one step:
-
-    acquire the limiter ── Wait ──────────────▶ later (limiter's delay)
-          │ Go
-          ▼
-    call the upstream ─── Accepted (first) ──▶ later (RELOAD_WARM_SECONDS), or
-          │                                    warm after it, no call (timer policy)
-          ├── Accepted after Accepted/Loading ▶ warm
-          ├── Loading(eta) ──────────────────▶ later (eta, clamped, or growing)
-          ├── RateLimited ───────────────────▶ pause the key; later (retry_after)
-          ├── other transient ───────────────▶ later (backoff), failed past the budget
-          └── permanent ─────────────────────▶ failed with the upstream's reason
-    past RELOAD_DEADLINE_SECONDS ────────────▶ failed "deadline exceeded"
-
-It returns ``Later`` (the task parks itself in Redis for that long: no worker
-slot and no broker message is held to wait) or ``Final`` (the task returns the
-outcome). Every time here is Redis's (``worker.clock``), so workers whose own
-clocks disagree still agree on a flight's next step and deadline.
-Waiting for a load never spends the error budget, and neither do 429s: they
-pause the whole key, and the deadline bounds them.
+``Reloader.advance()`` runs each time a ``reload_model`` task does: it attaches the task to
+the model's flight (``worker.reload.flight``) and, when the flight's next action is due and
+no other task is taking it, takes one step (the steps are drawn on ``Reloader``). It returns
+``Later`` (the task parks itself in Redis that long) or ``Final`` (the outcome).
+Why: docs/decisions/0001-waits-are-parked-in-redis.md, 0003-one-clock.md, docs/design.md
+rules 2 to 4.
 """
 
 from __future__ import annotations
@@ -76,12 +60,32 @@ class Later:
 
 @dataclass(frozen=True)
 class Final:
+    """The flight is over: the task returns ``outcome``."""
+
     outcome: Outcome
     how: str  # "created", "joined", "attached" or "fresh": how the task found its flight
 
 
 class Reloader:
-    """Advances flights; one per worker process, shared by its tasks."""
+    """Advances flights; one per worker process, shared by its tasks.
+
+    One step of a flight, taken when it is due::
+
+        acquire the limiter ── Wait ──────────────▶ later (limiter's delay)
+              │ Go
+              ▼
+        call the upstream ─── Accepted (first) ──▶ later (RELOAD_WARM_SECONDS), or
+              │                                    warm after it, no call (timer policy)
+              ├── Accepted after Accepted/Loading ▶ warm
+              ├── Loading(eta) ──────────────────▶ later (eta, clamped, or growing)
+              ├── RateLimited ───────────────────▶ pause the key; later (retry_after)
+              ├── other transient ───────────────▶ later (backoff), failed past the budget
+              └── permanent ─────────────────────▶ failed with the upstream's reason
+        past RELOAD_DEADLINE_SECONDS ────────────▶ failed "deadline exceeded"
+
+    Waiting for a load never spends the error budget, and neither do 429s: they pause
+    the whole key, and the deadline bounds them.
+    """
 
     def __init__(
         self,
@@ -111,8 +115,16 @@ class Reloader:
         self.monitor = monitor
 
     def advance(self, model_id: str, task_id: str, *, priority: str = "normal") -> Final | Later:
-        """Take the flight's next step if it is due; ``priority="high"`` goes first in the
-        limiter (the account's limits still hold)."""
+        """Attach the task to the model's flight and take its next step if it is due.
+
+        Parameters:
+            model_id: the model to reload.
+            task_id: the calling task's id, attached to the flight.
+            priority: ``"high"`` goes first in the limiter (the account's limits still hold).
+
+        Returns:
+            ``Final`` when the flight has an outcome, else ``Later`` (when to run again).
+        """
         now = self.clock()
         attachment = self.flights.attach(
             model_id,
