@@ -1,15 +1,10 @@
 """The Celery app: ``celery -A worker worker|beat|flower`` finds ``app`` here.
 
-Every task is a ``ParkingTask`` (``worker.messaging``): what waits is parked
-in Redis and published by the pump, a bootstep of every worker, when due; the
-broker carries only work due now, in Celery's standard message format. Late
-acks, reject on worker lost, prefetch 1, results kept longer than the longest
-batch, JSON only, and task events on so that Flower sees every reload, retry
-and failure.
-
-The settings are read from the environment once, here, at import, and handed
-to the wiring (``worker.producer.configure``); a bad value stops the process
-with one line naming the variable.
+Every task is a ``ParkingTask`` (``worker.messaging``): what waits is parked in Redis and
+published by the pump, a bootstep of every worker, when due (docs/design.md rule 2).
+The settings are read from the environment once, here, at import, and handed to the wiring
+(``worker.producer.configure``); a bad value stops the process with one line naming the
+variable.
 """
 
 from __future__ import annotations
@@ -38,7 +33,17 @@ __all__ = ["app", "create_app", "settings"]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """Celery settings derived from ours. Never holds the API key."""
+    """Celery settings derived from ours. Never holds the API key.
+
+    Late acks, reject on worker lost, prefetch 1, results kept longer than the longest
+    batch, JSON only, and task events on so that Flower sees every reload, retry and failure.
+
+    Parameters:
+        settings: the worker's settings.
+
+    Returns:
+        The mapping for ``Celery.config_from_object``.
+    """
     # A last resort only: a dead worker's tasks are taken over through its heartbeat
     # (worker.messaging) within seconds; no task waits in the broker or in a worker.
     transport_options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
@@ -100,6 +105,14 @@ def _result_backend(url: str) -> str:
 
 
 def create_app(settings: Settings) -> Celery[ParkingTask]:
+    """Build the Celery app: its configuration, the pump and stray-watch bootsteps, beat.
+
+    Parameters:
+        settings: the worker's settings.
+
+    Returns:
+        The app; every task it defines is a ``ParkingTask``.
+    """
     celery_app = Celery("worker", task_cls=ParkingTask)
     celery_app.config_from_object(celery_config(settings))
     celery_app.steps["worker"].add(PumpStep)

@@ -1,20 +1,9 @@
 """What the workers record in Redis for monitoring, and how the dashboard reads it back.
 
-Workers count as they go, so that any number of dashboards (and Prometheus
-through ``/metrics``) read one account-wide truth from Redis. Keys (see
-``worker.constants``):
-
-- ``reload:metrics:answers`` hash: upstream answer kind -> calls answered so
-  (``ANSWERS``), counted where the reloader classifies each answer;
-- ``reload:metrics:429s`` sorted set: the 429s of the last minute, by Redis time;
-- ``reload:metrics:batches`` hash: batches completed, the sum of their durations
-  and one field per duration bucket (``DURATION_BUCKETS``), counted once per
-  batch by whoever completes it;
-- ``reload:batches:recent`` sorted set: the latest completed batches;
-- ``reload:accounts`` hash: key scope -> the limits enforced for it (never the key).
-
-Monitoring never changes a model's course: a write that fails is logged and
-dropped (``record``), the model carries on.
+Workers count as they go, so that any number of dashboards (and Prometheus through
+``/metrics``) read one account-wide truth from Redis; ``Monitor`` lists the keys.
+Monitoring never changes a model's course: a write that fails is logged and dropped
+(``record``), the model carries on.
 """
 
 from __future__ import annotations
@@ -74,7 +63,22 @@ def _text(value: Any) -> str:
 
 
 class Monitor:
-    """Writes (workers) and reads (the dashboard) the monitoring keys of one Redis."""
+    """Writes (workers) and reads (the dashboard) the monitoring keys of one Redis.
+
+    Keys (see ``worker.constants``):
+
+    - ``reload:metrics:answers`` hash: upstream answer kind -> calls answered so
+      (``ANSWERS``), counted where the reloader classifies each answer;
+    - ``reload:metrics:429s`` sorted set: the 429s of the last minute, by Redis time;
+    - ``reload:metrics:batches`` hash: batches completed, the sum of their durations
+      and one field per duration bucket (``DURATION_BUCKETS``), counted once per
+      batch by whoever completes it;
+    - ``reload:batches:recent`` sorted set: the latest completed batches;
+    - ``reload:accounts`` hash: key scope -> the limits enforced for it (never the key).
+
+    Parameters:
+        client: the Redis of the shared state.
+    """
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -82,7 +86,15 @@ class Monitor:
     # ---- written by the workers --------------------------------------------------------
 
     def answered(self, answer: str, *, now: float) -> None:
-        """Count one upstream answer of kind ``answer`` (``ANSWERS``) at Redis time ``now``."""
+        """Count one upstream answer.
+
+        Parameters:
+            answer: its kind, one of ``ANSWERS``.
+            now: the Redis clock's time (a 429's time is kept for a minute).
+
+        Raises:
+            ValueError: ``answer`` is not one of ``ANSWERS``.
+        """
         if answer not in ANSWERS:
             raise ValueError(f"unknown answer kind {answer!r}")
         pipe = self.redis.pipeline(transaction=True)
@@ -96,7 +108,13 @@ class Monitor:
         pipe.execute()
 
     def batch_completed(self, batch_id: str, *, duration: float, now: float) -> None:
-        """Count a completed batch (call once per batch: by the one that completed it)."""
+        """Count a completed batch (call once per batch: by the one that completed it).
+
+        Parameters:
+            batch_id: the batch, kept among the recent ones.
+            duration: how long it ran, in seconds.
+            now: the Redis clock's time.
+        """
         pipe = self.redis.pipeline(transaction=True)
         pipe.hincrby(c.BATCH_METRICS_KEY, "completed", 1)
         pipe.hincrbyfloat(c.BATCH_METRICS_KEY, "sum", max(0.0, duration))
@@ -115,7 +133,16 @@ class Monitor:
         max_in_flight: int,
         now: float,
     ) -> None:
-        """Say which limits this worker enforces for the key scope ``scope`` (never the key)."""
+        """Say which limits this worker enforces for a key scope (never the key).
+
+        Parameters:
+            scope: the key's opaque id (``worker.runtime.key_scope``).
+            rate_count: calls allowed per ``rate_period``.
+            rate_period: the rate's period, in seconds.
+            window: the limiter's sliding window, in seconds.
+            max_in_flight: the account-wide cap on calls in flight.
+            now: the Redis clock's time.
+        """
         record = {
             "rate_count": rate_count,
             "rate_period": rate_period,
@@ -137,9 +164,11 @@ class Monitor:
         return int(self.redis.zcount(c.RATE_LIMITED_TIMES_KEY, since, "+inf"))
 
     def batches_completed(self) -> int:
+        """How many batches have completed so far."""
         return int(self.redis.hget(c.BATCH_METRICS_KEY, "completed") or 0)
 
     def durations(self) -> Durations:
+        """The batch duration histogram, its buckets cumulative like Prometheus's."""
         raw = {_text(k): _text(v) for k, v in self.redis.hgetall(c.BATCH_METRICS_KEY).items()}
         running = 0
         buckets: list[tuple[float, int]] = []
@@ -171,7 +200,15 @@ class Monitor:
 
 
 def record(what: str, write: Callable[[], T]) -> T | None:
-    """Run a monitoring write; Redis trouble is logged and dropped (the model carries on)."""
+    """Run a monitoring write; Redis trouble is logged and dropped (the model carries on).
+
+    Parameters:
+        what: what is recorded, for the log line.
+        write: the write itself.
+
+    Returns:
+        What ``write`` returned, or ``None`` when Redis failed.
+    """
     try:
         return write()
     except redis.RedisError as exc:

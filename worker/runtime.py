@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
+    """One worker process's settings, clients and domain objects (see ``build_runtime``)."""
+
     settings: Settings
     redis: redis.Redis
     upstream: UpstreamClient
@@ -46,6 +48,7 @@ class Runtime:
     clock: Clock
 
     def close(self) -> None:
+        """Close the upstream client's connections."""
         self.upstream.close()
 
 
@@ -55,6 +58,14 @@ def key_scope(api_key: str) -> str:
 
 
 def build_runtime(settings: Settings) -> Runtime:
+    """Build this process's resources and publish the account's limits for the dashboard.
+
+    Parameters:
+        settings: the process's settings.
+
+    Raises:
+        ConfigError: ``MODELSLAB_API_KEY`` is not set.
+    """
     api_key = settings.require_api_key()
     client = redis_client()
     call_seconds = settings.call_seconds
@@ -136,6 +147,7 @@ def runtime() -> Runtime:
 
 
 def close_runtime() -> None:
+    """Close this process's resources, if it built them; the next ``runtime()`` builds anew."""
     global _current
     if _current is not None and _current[0] == os.getpid():
         _current[1].close()

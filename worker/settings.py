@@ -6,10 +6,7 @@ variable, the value and the expected form on the first bad value::
 
     RELOAD_RATE_LIMIT='fast': expected '<count>/<s|m|h>' such as '5/s'
 
-The parsing is hand-written rather than done with pydantic-settings: the
-variables are a dozen scalars, and the one-line messages above are the
-contract; a validation library would need as much code again to reshape its
-multi-line errors.
+Why by hand: docs/decisions/0015-settings-parsed-by-hand.md.
 """
 
 from __future__ import annotations
@@ -54,6 +51,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
         return self._value
 
     def __repr__(self) -> str:
@@ -92,6 +90,7 @@ class Rate:
 
     @property
     def per_second(self) -> float:
+        """The rate in calls per second."""
         return self.count / self.period
 
     def __str__(self) -> str:
@@ -161,7 +160,14 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build and validate the settings; raise ``ConfigError`` on the first bad value."""
+        """Build and validate the settings.
+
+        Parameters:
+            environ: the variables to read (``None``: ``os.environ``).
+
+        Raises:
+            ConfigError: on the first bad value, in one line naming the variable.
+        """
         env = os.environ if environ is None else environ
         read = _Reader(env)
         redis_url = read("REDIS_URL", _redis_url, c.DEFAULT_REDIS_URL)
@@ -232,7 +238,11 @@ class Settings:
         return settings
 
     def require_api_key(self) -> str:
-        """The key, for the one place that sends it; ``ConfigError`` if unset."""
+        """The key, for the one place that sends it.
+
+        Raises:
+            ConfigError: ``MODELSLAB_API_KEY`` is not set.
+        """
         if self.api_key is None:
             raise ConfigError(
                 "MODELSLAB_API_KEY is not set: workers need the ModelsLab API key "
@@ -426,7 +436,15 @@ def _keep_warm(value: str) -> tuple[str, ...]:
 def parse_model_list(items: list[str], *, source: str) -> tuple[str, ...]:
     """Model ids from lines or comma items: blanks and ``#`` comments skipped, order kept.
 
-    Raises ``_Detail`` (a ``ValueError``) naming the first bad entry.
+    Parameters:
+        items: the lines of a file, or the items of a comma-separated list.
+        source: what they came from (a path or ``"list"``), for the error.
+
+    Returns:
+        The unique ids, in order.
+
+    Raises:
+        ValueError: naming the first bad entry, or saying that there is none.
     """
     ids = [item.strip() for item in items]
     ids = [item for item in ids if item and not item.startswith("#")]
