@@ -64,6 +64,7 @@ def _redact_one(entry: str) -> str:
 
 
 def is_sentinel_url(url: str) -> bool:
+    """Whether ``url`` is a ``sentinel://`` URL (case and surrounding blanks ignored)."""
     return url.strip().lower().startswith(f"{SENTINEL_SCHEME}://")
 
 
@@ -92,7 +93,17 @@ def _host(host: str) -> str:
 
 
 def parse_sentinel_url(url: str) -> SentinelUrl:
-    """Parse ``sentinel://host:port;sentinel://host:port/db``; ``UrlError`` names a fault."""
+    """Parse ``sentinel://host:port;sentinel://host:port/db``.
+
+    Parameters:
+        url: one or more ``;``-separated ``sentinel://`` entries.
+
+    Returns:
+        The sentinels, the database and the master's login they name.
+
+    Raises:
+        UrlError: naming the fault (a bad entry, or entries that disagree).
+    """
     sentinels: list[tuple[str, int]] = []
     dbs: set[int] = set()
     logins: set[tuple[str | None, str | None]] = set()
@@ -129,7 +140,17 @@ def parse_sentinel_url(url: str) -> SentinelUrl:
 
 
 def normalise_redis_url(url: str) -> str:
-    """A validated Redis URL in the form all three clients read alike; ``UrlError`` otherwise."""
+    """A validated Redis URL in the form all three clients (redis-py, kombu, Celery) read alike.
+
+    Parameters:
+        url: a ``redis://``, ``rediss://``, ``unix://`` or ``sentinel://`` URL.
+
+    Returns:
+        The URL; ``rediss://`` gains ``ssl_cert_reqs=required`` unless it names one.
+
+    Raises:
+        UrlError: the URL is malformed (the message holds no password).
+    """
     if is_sentinel_url(url) or ";" in url:
         return parse_sentinel_url(url).url()
     parts = urlsplit(url)
@@ -201,25 +222,25 @@ class _DemotedMasterIsLost(AbstractConnection):
 
 
 class FailoverConnection(_DemotedMasterIsLost, redis.Connection):
-    pass
+    """A TCP connection that treats a demoted master as a lost connection."""
 
 
 class FailoverSSLConnection(_DemotedMasterIsLost, redis.SSLConnection):
-    pass
+    """A TLS connection that treats a demoted master as a lost connection."""
 
 
 class FailoverUnixConnection(_DemotedMasterIsLost, redis.UnixDomainSocketConnection):
-    pass
+    """A Unix-socket connection that treats a demoted master as a lost connection."""
 
 
 class FailoverSentinelConnection(_DemotedMasterIsLost, SentinelManagedConnection):
-    pass
+    """A Sentinel-managed connection that treats a demoted master as a lost connection."""
 
 
 class FailoverSentinelSSLConnection(
     _DemotedMasterIsLost, SentinelManagedConnection, redis.SSLConnection
 ):
-    pass
+    """A Sentinel-managed TLS connection that treats a demoted master as a lost connection."""
 
 
 def failover_connection_class(cls: type[Any]) -> type[Any]:

@@ -30,6 +30,9 @@ __all__ = ["Channel", "SentinelChannel", "SentinelTransport", "Transport", "enve
 
 
 class Channel(kombu_redis.Channel):
+    """kombu's Redis channel: a collected connection raises a reconnectable error, an item
+    that is not JSON goes to the dead letters, and a demoted master is a lost connection."""
+
     connection_class: type[Any] = FailoverConnection
     connection_class_ssl: type[Any] = FailoverSSLConnection
 
@@ -47,6 +50,9 @@ class Channel(kombu_redis.Channel):
 
 
 class Transport(kombu_redis.Transport):
+    """kombu's Redis transport with ``Channel``'s fixes; an envelope kombu cannot make a
+    message of goes to the dead letters."""
+
     Channel = Channel
 
     def _deliver(self, message: Any, queue: str | None) -> None:

@@ -43,6 +43,17 @@ class DeadLetters:
         self._redis = client
 
     def add(self, raw: str, reason: str, queue: str | None, *, now: float | None = None) -> None:
+        """Keep one message aside (the list keeps the newest ``DEADLETTER_MAX_ENTRIES``).
+
+        Parameters:
+            raw: the message as read; its first ``DEADLETTER_RAW_CHARS`` are kept.
+            reason: why no worker can read it.
+            queue: the queue it came from, if known.
+            now: the record's time (``None``: this machine's clock).
+
+        Raises:
+            redis.RedisError: Redis could not take the record.
+        """
         record = {
             "at": time.time() if now is None else now,
             "reason": reason,
@@ -157,14 +168,17 @@ class Consumer(CeleryConsumer):
     """Celery's consumer, keeping every message it cannot decode or run aside first."""
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
+        """Keep a message whose body cannot be decoded aside, then let Celery handle it."""
         keep_aside(raw_of(message), f"cannot decode: {exc}", _queue_of(message))
         super().on_decode_error(message, exc)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
+        """Keep a message that names no task aside, then let Celery handle it."""
         keep_aside(raw_of(message), "not a task message: no task name", _queue_of(message))
         super().on_unknown_message(body, message)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
+        """Keep a message for a task no worker has aside; reject it if Celery cannot."""
         keep_aside(raw_of(message), f"unknown task: {exc}", _queue_of(message))
         try:
             super().on_unknown_task(body, message, exc)
@@ -174,10 +188,16 @@ class Consumer(CeleryConsumer):
                 message.reject_log_error(logger, self.connection_errors)  # type: ignore[attr-defined]
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
+        """Keep an invalid task message aside, then let Celery handle it."""
         keep_aside(raw_of(message), f"invalid task message: {exc}", _queue_of(message))
         super().on_invalid_task(body, message, exc)
 
     def create_task_handler(self, promise: type[promise] = promise) -> Callable[..., Any]:
+        """Celery's task handler, checking first that a known task's body can be run.
+
+        A body that cannot (``task_body_problem``) goes to ``on_invalid_task`` instead of
+        stopping the worker.
+        """
         handle = super().create_task_handler(promise)
 
         def on_task_received(message: Any) -> Any:

@@ -84,6 +84,7 @@ class Job:
 
     @property
     def task_id(self) -> str:
+        """The parked task's id (from its options)."""
         return str(self.options["task_id"])
 
 

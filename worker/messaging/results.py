@@ -1,16 +1,10 @@
 """The result backend: Celery's Redis backend, minus the records of tasks that only wait.
 
-A ``reload_model`` task that waits (for the limiter, for a model to load)
-reschedules itself with ``retry``, and Celery would store a RETRY record with
-the whole traceback for every such wait: about 1.5 KB per model in flight, and
-a Redis write per wake-up, for a state nobody reads (Flower shows retries from
-task events, and a producer only wants the final result). Waiting is not an
-error, so it is not recorded; real errors still are.
-
-Its connections are ``worker.redis_url``'s ``Failover*`` classes: a demoted master's
-``READONLY`` is a lost connection, retried like one. ``SentinelResultBackend`` is the same
-on Celery's ``SentinelBackend`` (a ``sentinel://`` backend URL; ``master_name`` and
-``sentinel_kwargs`` in ``result_backend_transport_options``).
+A retry whose exception is a ``Waiting`` (a task parked to wait) stores no RETRY record;
+real errors still do. Its connections are ``worker.redis_url``'s ``Failover*`` classes: a
+demoted master's ``READONLY`` is a lost connection, retried like one.
+``SentinelResultBackend`` is the same on Celery's ``SentinelBackend`` (a ``sentinel://`` URL).
+Why: docs/decisions/0016-waits-store-no-result-record.md.
 """
 
 from __future__ import annotations
@@ -52,6 +46,8 @@ def _no_traceback_for_waits(
 
 
 class ResultBackend(RedisBackend):
+    """Celery's Redis result backend: no records for waits, connections that follow a failover."""
+
     #: The connection class Celery uses when its parameters name none.
     default_connection_class: type[Any] = redis.Connection
 
@@ -62,6 +58,7 @@ class ResultBackend(RedisBackend):
         params["connection_class"] = failover_connection_class(chosen)
 
     def mark_as_retry(self, task_id: str, exc: Exception, *args: Any, **kwargs: Any) -> Any:
+        """Store a RETRY record as Celery does, unless ``exc`` is a ``Waiting`` (nothing)."""
         if isinstance(exc, Waiting):
             return None
         return super().mark_as_retry(task_id, exc, *args, **kwargs)

@@ -1,18 +1,11 @@
 """This project's tasks stranded on Celery's default queue ``celery``: a producer forgot the queue.
 
-``send_task("warmup_batch", ...)`` without ``queue="reload"`` puts the message on
-the list ``celery`` (Celery's default), which no reload worker consumes. Consuming
-that queue would take other apps' messages too (a worker would keep them aside as
-unknown tasks), so workers only *look* at it: ``StrayWatchStep``, a worker bootstep,
-every ``CHECK_SECONDS`` reads the newest and oldest ``PEEK`` items of the list
-(and its priority lists) and, for each message whose task name is one of this
-app's, logs a loud warning naming the fix and moves that one message, unchanged
-except for its routing key, to the ``reload`` queue (atomically: the message is
-moved only if it is still there, so one worker moves it once). Messages of any
-other task name are never touched. ``reloadctl status`` reports what it sees there
-too (``find_strays``).
-
-Only a Redis broker is watched (a RabbitMQ broker cannot be peeked at).
+``StrayWatchStep``, a worker bootstep, reads the newest and oldest ``PEEK`` items of the
+list ``celery`` (and its priority lists) every ``CHECK_SECONDS``; each message of this app's
+tasks is logged with the fix and moved, unchanged but for its routing key, to the ``reload``
+queue (``MOVE``: atomic, so one worker moves it once). Other task names are never touched;
+only a Redis broker is watched. ``reloadctl status`` reports them too (``find_strays``).
+Why: docs/decisions/0006-the-default-queue-is-watched-not-consumed.md.
 """
 
 from __future__ import annotations
@@ -55,6 +48,7 @@ return 0
 
 
 def fix_hint(name: str) -> str:
+    """The corrected call for task ``name``: ``send_task(name, ..., queue="reload")``."""
     return f'send_task("{name}", ..., queue="{QUEUE}")'
 
 
@@ -83,7 +77,16 @@ def our_tasks(app: Any) -> frozenset[str]:
 
 
 def find_strays(client: redis.Redis, names: Collection[str], *, peek: int = PEEK) -> Strays:
-    """Messages for ``names`` among the newest and oldest ``peek`` items of the default queue."""
+    """Messages for ``names`` among the newest and oldest ``peek`` items of the default queue.
+
+    Parameters:
+        client: the broker's Redis.
+        names: the task names that are this app's (``our_tasks``).
+        peek: how many items to read from each end of each list.
+
+    Returns:
+        What was found; nothing is moved.
+    """
     lists = [DEFAULT_QUEUE + suffix for suffix in _PRIORITY_SUFFIXES]
     with client.pipeline(transaction=False) as pipe:
         for name in lists:
@@ -171,6 +174,7 @@ class StrayWatchStep(bootsteps.StartStopStep):
         self._thread: threading.Thread | None = None
 
     def start(self, worker: Any) -> None:
+        """Start the watch thread (nothing when the broker is not Redis)."""
         conf = worker.app.conf
         sentinel = SentinelOptions.from_transport_options(conf.broker_transport_options)
         client = broker_redis(str(conf.broker_url), sentinel)
@@ -195,6 +199,7 @@ class StrayWatchStep(bootsteps.StartStopStep):
         client.close()
 
     def stop(self, worker: Any) -> None:
+        """Stop the watch thread, waiting up to 5 s for it."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

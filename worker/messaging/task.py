@@ -164,7 +164,14 @@ class ParkingTask(Task[Any, Any]):
     def after_return(
         self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
-        """After a success or a failure (never after a wait): forget the task's job."""
+        """After a success or a failure, forget the task's job (``ParkingLot.release``).
+
+        Celery's hook: it is not called after a retry (so never after a wait), an ignore or
+        a reject. A failure to forget is logged; the stale job finds its task done.
+
+        Parameters:
+            task_id: the task whose job is forgotten; Celery's other arguments are unused.
+        """
         try:
             self.parking.release(task_id)
         except Exception:  # the result is stored; a stale job is harmless (it finds it done)
