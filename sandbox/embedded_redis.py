@@ -85,16 +85,28 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
+        """The server's URL, database 0."""
         return f"redis://127.0.0.1:{self.port}/0"
 
     def url_for_db(self, db: int) -> str:
+        """The server's URL for database ``db``."""
         return f"redis://127.0.0.1:{self.port}/{db}"
 
     @property
     def pid(self) -> int | None:
+        """The server's process id while it runs, else ``None``."""
         return self.process.pid if self.process else None
 
     def start(self) -> EmbeddedRedis:
+        """Start the server and wait until it answers ``PING``.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            RuntimeError: it is running already, or ``redis-server`` exited at start.
+            TimeoutError: it did not answer within ``startup_timeout`` (it is stopped).
+        """
         if self.process is not None:
             raise RuntimeError("this embedded Redis is already running")
         self.process = subprocess.Popen(
@@ -168,6 +180,7 @@ class EmbeddedRedis:
         self.start()
 
     def close(self) -> None:
+        """Stop the server and remove its data directory if this object made it."""
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -207,6 +220,7 @@ class EmbeddedSentinel(EmbeddedRedis):
 
     @property
     def url(self) -> str:
+        """This sentinel's ``sentinel://`` URL, database 0."""
         return f"sentinel://127.0.0.1:{self.port}/0"
 
     def _command(self) -> list[str]:
@@ -255,9 +269,21 @@ class SentinelGroup:
 
     @property
     def servers(self) -> list[EmbeddedRedis]:
+        """The Redis servers of the group: the master first, then its replicas."""
         return [self.master, *self.replicas]
 
     def start(self, timeout: float = 30.0) -> SentinelGroup:
+        """Start every process; wait until the replicas are in sync and the sentinels agree.
+
+        Parameters:
+            timeout: seconds to wait for each of the two, after the processes started.
+
+        Returns:
+            ``self``.
+
+        Raises:
+            TimeoutError: the group was not ready in time (everything is stopped again).
+        """
         try:
             for server in [*self.servers, *self.sentinels]:
                 server.start()
@@ -292,7 +318,18 @@ class SentinelGroup:
         return None
 
     def wait_for_new_master(self, old_port: int, timeout: float = 30.0) -> int:
-        """Wait until every sentinel names a master other than ``old_port``; its port."""
+        """Wait until every sentinel names a master other than ``old_port``.
+
+        Parameters:
+            old_port: the port of the master that went away.
+            timeout: seconds to wait.
+
+        Returns:
+            The new master's port.
+
+        Raises:
+            TimeoutError: the sentinels did not agree on a new master in time.
+        """
         ports: list[int | None] = []
 
         def moved() -> bool:

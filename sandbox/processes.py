@@ -55,6 +55,16 @@ class CeleryProcess:
         pool: str = "prefork",
         extra: Sequence[str] = (),
     ) -> CeleryProcess:
+        """A ``celery -A worker worker`` (not started), logging to ``<log_dir>/<name>.log``.
+
+        Parameters:
+            env: the worker's environment.
+            name: its node name (``<name>@<host>``).
+            log_dir: the directory of its log file.
+            concurrency: its pool's size.
+            pool: its pool kind (``prefork``, ``threads``, ``solo``...).
+            extra: more command-line arguments.
+        """
         args = [
             "worker",
             "--hostname", f"{name}@%h",
@@ -85,11 +95,13 @@ class CeleryProcess:
 
     @property
     def pid(self) -> int:
+        """The child's process id; ``RuntimeError`` before it is started."""
         if self.process is None:
             raise RuntimeError("not started")
         return self.process.pid
 
     def start(self) -> CeleryProcess:
+        """Start the child in a session of its own, appending to its log; ``self``."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -103,9 +115,11 @@ class CeleryProcess:
         return self
 
     def running(self) -> bool:
+        """Whether the child was started and has not exited."""
         return self.process is not None and self.process.poll() is None
 
     def log(self) -> str:
+        """The log file's text so far ('' before there is one)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
