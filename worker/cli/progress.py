@@ -63,6 +63,7 @@ class Snapshot:
 
     @property
     def done(self) -> int:
+        """How many models are final (warm, failed or cancelled)."""
         return sum(self.counts.get(state, 0) for state in FINAL_STATES)
 
 
@@ -145,7 +146,9 @@ def format_progress_line(snapshot: Snapshot) -> str:
 class ProgressDisplay(Protocol):
     """Where snapshots go; a context manager so a live display can restore the terminal."""
 
-    def update(self, snapshot: Snapshot, *, final: bool = False) -> None: ...
+    def update(self, snapshot: Snapshot, *, final: bool = False) -> None:
+        """Show ``snapshot``; ``final``: it is the batch's last one."""
+        ...
 
     def __enter__(self) -> ProgressDisplay: ...
 
@@ -163,6 +166,7 @@ class PlainDisplay:
         self._last: float | None = None
 
     def update(self, snapshot: Snapshot, *, final: bool = False) -> None:
+        """Print a progress line if ``every`` seconds passed since the last, or if ``final``."""
         if final or self._last is None or snapshot.elapsed - self._last >= self._every:
             print(format_progress_line(snapshot), file=self._stream, flush=True)
             self._last = snapshot.elapsed
@@ -212,6 +216,7 @@ class LiveDisplay:
         )
 
     def update(self, snapshot: Snapshot, *, final: bool = False) -> None:
+        """Redraw the panel with ``snapshot``."""
         self._live.update(render_snapshot(snapshot), refresh=True)
 
     def __enter__(self) -> LiveDisplay:

@@ -54,7 +54,9 @@ class Batches(Protocol):
     """What ``warmup`` needs from the system: start a batch, read its progress and summary."""
 
     @property
-    def max_batch(self) -> int: ...
+    def max_batch(self) -> int:
+        """The most models one batch may have (``RELOAD_MAX_BATCH``)."""
+        ...
 
     def start(
         self,
@@ -123,6 +125,7 @@ class CeleryBatches:
 
     @property
     def max_batch(self) -> int:
+        """The most models one batch may have (``RELOAD_MAX_BATCH``)."""
         return self._max_batch
 
     def start(
@@ -133,6 +136,7 @@ class CeleryBatches:
         timeout: float,
         priority: str = "normal",
     ) -> str:
+        """Send ``warmup_batch`` by name and poll its result for the batch id (``Batches``)."""
         from worker.cli.errors import connection_problem
 
         kwargs: dict[str, str] = {"callback_url": callback_url} if callback_url else {}
@@ -168,12 +172,14 @@ class CeleryBatches:
         return batch_id
 
     def counts(self, batch_id: str) -> dict[str, int]:
+        """Models per state now, from the ledger (``Batches.counts``)."""
         try:
             return self._ledger.counts(batch_id)
         except _connection_errors() as exc:
             raise Unavailable(self._ledger_unreachable(exc)) from None
 
     def summary(self, batch_id: str) -> dict[str, Any] | None:
+        """The summary from the result record, else from the ledger (``Batches.summary``)."""
         meta = self._result_record(batch_id)
         if meta["status"] == states.SUCCESS:
             value = meta["result"]

@@ -21,6 +21,8 @@ __all__ = ["AccountView", "account_views"]
 
 @dataclass(frozen=True)
 class AccountView:
+    """One key scope's limiter and breaker, live, as the dashboard shows them."""
+
     scope: str
     calls_in_window: int
     rate_count: int
@@ -37,9 +39,11 @@ class AccountView:
 
     @property
     def breaker_open(self) -> bool:
+        """Whether the breaker is open or half-open."""
         return self.breaker != "closed"
 
     def to_json(self) -> dict[str, Any]:
+        """The view as JSON-ready data (``/api/overview``)."""
         return {
             "scope": self.scope,
             "calls_in_window": self.calls_in_window,
@@ -62,6 +66,13 @@ def _text(value: Any) -> str:
 
 
 def account_view(sources: Sources, account: Account, *, now: float) -> AccountView:
+    """Read one key scope's limiter and breaker from Redis.
+
+    Parameters:
+        sources: what the dashboard reads.
+        account: the limits the workers published for the scope.
+        now: the Redis clock's time.
+    """
     client = sources.client
     limiter = Limiter(
         client,

@@ -29,6 +29,8 @@ class AuthNotSet(ValueError):
 
 @dataclass(frozen=True)
 class Credentials:
+    """The dashboard's basic-auth user and password (the password never in a repr)."""
+
     user: str
     password: str = field(repr=False)
 

@@ -31,6 +31,8 @@ MIN_SPAN_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class ModelRow:
+    """One model of a batch: its ledger state, reason, calls, last change and task id."""
+
     model_id: str
     state: str
     reason: str | None
@@ -57,9 +59,11 @@ class BatchView:
 
     @property
     def final(self) -> int:
+        """How many of the batch's models are final (warm, failed or cancelled)."""
         return sum(self.counts.get(state, 0) for state in FINAL_STATES)
 
     def to_json(self) -> dict[str, Any]:
+        """The view as JSON-ready data (``/api/overview``, ``/api/batch/{id}``)."""
         return {
             "batch_id": self.batch_id,
             "status": self.status,

@@ -1,17 +1,8 @@
 """``/metrics``: account-wide figures read from Redis at scrape time, in Prometheus's format.
 
-A custom collector (``prometheus_client``'s ``Collector``: ``collect()`` yields
-metric families) on a private ``CollectorRegistry``: nothing is counted in this
-process, so any number of dashboards and workers report one truth.
-
-- ``reload_upstream_calls_total{answer}``: upstream calls by answer (``worker.monitoring.ANSWERS``);
-- ``reload_models{state}``: models of the open batches per ledger state;
-- ``reload_batches_open``, ``reload_batches_completed_total``,
-  ``reload_batch_duration_seconds`` (histogram: first call to last model final);
-- per key scope (``account``, an opaque id, never the key): ``reload_limiter_in_flight``,
-  ``reload_limiter_in_flight_cap``, ``reload_limiter_calls_in_window``,
-  ``reload_limiter_rate_limit``, ``reload_limiter_paused_seconds``,
-  ``reload_rate_limited_last_minute``, ``reload_breaker_open``.
+A custom collector (``prometheus_client``'s ``Collector``: ``collect()`` yields metric
+families, listed on ``ReloadCollector``) on a private ``CollectorRegistry``: nothing is
+counted in this process, so any number of dashboards and workers report one truth.
 """
 
 from __future__ import annotations
@@ -50,12 +41,27 @@ FAMILIES = frozenset(
 
 
 class ReloadCollector(Collector):
-    """Reads the ledger, the monitoring counters and the limiter on every scrape."""
+    """Reads the ledger, the monitoring counters and the limiter on every scrape.
+
+    - ``reload_upstream_calls_total{answer}``: upstream calls by answer
+      (``worker.monitoring.ANSWERS``);
+    - ``reload_models{state}``: models of the open batches per ledger state;
+    - ``reload_batches_open``, ``reload_batches_completed_total``,
+      ``reload_batch_duration_seconds`` (histogram: first call to last model final);
+    - per key scope (``account``, an opaque id, never the key): ``reload_limiter_in_flight``,
+      ``reload_limiter_in_flight_cap``, ``reload_limiter_calls_in_window``,
+      ``reload_limiter_rate_limit``, ``reload_limiter_paused_seconds``,
+      ``reload_rate_limited_last_minute``, ``reload_breaker_open``.
+
+    Parameters:
+        sources: what the dashboard reads.
+    """
 
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
 
     def collect(self) -> Iterable[Metric]:
+        """The metric families above, read from Redis now (``prometheus_client``'s hook)."""
         sources = self.sources
         now = sources.clock()
         calls = CounterMetricFamily(

@@ -96,6 +96,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def updated_text(now: float) -> str:
+    """``updated HH:MM:SS``: the time ``now`` (a Unix time) on this machine's local clock."""
     return "updated " + time.strftime("%H:%M:%S", time.localtime(now))
 
 
@@ -224,6 +225,14 @@ def overview_page(
     *,
     now: float,
 ) -> str:
+    """The overview page: the accounts, the open and the recent batches.
+
+    Parameters:
+        accounts: the key scopes' limiters and breakers.
+        open_views: the open batches.
+        recent: the latest completed batches.
+        now: the Redis clock's time, shown as the page's update time.
+    """
     body = overview_live(accounts, open_views, recent)
     return _document("Reload dashboard", body, source="/api/overview", now=now)
 
@@ -279,6 +288,14 @@ def batch_live(view: BatchView, *, state: str | None, flower_url: str | None) ->
 
 
 def batch_page(view: BatchView, *, state: str | None, flower_url: str | None, now: float) -> str:
+    """One batch's page, its models filtered by ``state``.
+
+    Parameters:
+        view: the batch.
+        state: show only the models in this ledger state (``None``: all).
+        flower_url: Flower's base URL, to link each model to its task (``None``: no links).
+        now: the Redis clock's time, shown as the page's update time.
+    """
     query = f"?{urlencode({'state': state})}" if state else ""
     source = f"/api/batch/{quote(view.batch_id)}{query}"
     body = batch_live(view, state=state, flower_url=flower_url)
@@ -286,6 +303,7 @@ def batch_page(view: BatchView, *, state: str | None, flower_url: str | None, no
 
 
 def not_found_page(batch_id: str, *, now: float) -> str:
+    """The page for a batch id the ledger does not hold (expired or never started)."""
     body = (
         f"<h2>No batch {escape(batch_id)}</h2><p>Its ledger expired (batches are kept 7 days) "
         'or it never started. <a href="/">All batches</a></p>'

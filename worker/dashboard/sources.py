@@ -23,8 +23,10 @@ class Sources:
 
     @property
     def client(self) -> redis.Redis:
+        """The Redis client behind all three."""
         return self.ledger.client
 
     @classmethod
     def of(cls, client: redis.Redis, clock: Callable[[], float]) -> Sources:
+        """The sources on one Redis client, with ``clock`` reading its ``TIME``."""
         return cls(Ledger(client), Monitor(client), clock)
