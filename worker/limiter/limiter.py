@@ -25,6 +25,13 @@ __all__ = ["Go", "Limiter", "Wait"]
 IN_FLIGHT_RETRY_SECONDS = 0.25
 # How long an in-flight cap lowered by 429s is remembered without news (seconds).
 CAP_MEMORY = 600.0
+# The rate's window is rate_period + SKEW. A grant counts from its call's answer (an upper
+# bound on when the request reached the upstream), so no delay of the request needs a
+# margin; this one covers the microseconds lost to the "%.6f" times and a clock step.
+SKEW_SECONDS = 0.002
+# Grants whose answer this process has not reported yet, at most (a bound, never reached
+# by a worker that releases or renews each lease it is given).
+_PENDING_ANSWERS = 10_000
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,7 @@ class Limiter:
         rate_period: float,
         max_in_flight: int,
         lease_seconds: float,
-        skew: float = 0.05,
+        skew: float = SKEW_SECONDS,
         prefix: str = "reload:",
         owner: str = "",
         workers_key: str = "",
@@ -138,6 +145,10 @@ class Limiter:
         self._pause = redis.register_script(scripts.PAUSE)
         self._in_flight = redis.register_script(scripts.IN_FLIGHT)
         self._started = redis.register_script(scripts.STARTED)
+        self._release = redis.register_script(scripts.RELEASE)
+        # lease -> the grant of the call made under it, until release() or renew() says the
+        # call was answered (dict operations are atomic: safe for a threads pool too).
+        self._unanswered: dict[str, str] = {}
         self._paused_for = redis.register_script(scripts.PAUSED_FOR)
         self._shrink = redis.register_script(scripts.SHRINK)
         self._grow = redis.register_script(scripts.GROW)
@@ -192,7 +203,11 @@ class Limiter:
             ),
         )
         if int(reply[0]) == 1:
-            return Go(lease=_text(reply[2]), at=float(_text(reply[1])), grant=_text(reply[3]))
+            go = Go(lease=_text(reply[2]), at=float(_text(reply[1])), grant=_text(reply[3]))
+            if len(self._unanswered) >= _PENDING_ANSWERS:
+                self._unanswered.clear()
+            self._unanswered[go.lease] = go.grant
+            return go
         return Wait(seconds=float(_text(reply[1])), reason=_text(reply[2]))
 
     def started(self, grant: str) -> None:
@@ -207,15 +222,21 @@ class Limiter:
     def release(self, lease: str) -> None:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.
 
-        The grant stays in the rate window: a call that was made still counts.
+        The call made under the lease is over: its grant stays in the rate window and
+        counts from now (its request reached the upstream before its answer came back).
 
         Parameters:
             lease: ``Go.lease``.
         """
-        self.redis.zrem(self.leases_key, lease)
+        grant = self._unanswered.pop(lease, "")
+        self._release(
+            keys=[self.leases_key, self.calls_key], args=[lease, grant, repr(self.window)]
+        )
 
     def renew(self, lease: str, seconds: float) -> bool:
         """Extend a live lease to expire at now + ``seconds`` (never earlier than it was).
+
+        Like ``release``, it says that the call made under the lease was answered.
 
         Parameters:
             lease: ``Go.lease``.
@@ -230,7 +251,11 @@ class Limiter:
         """
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
-        reply = self._renew(keys=[self.leases_key], args=[lease, repr(float(seconds))])
+        grant = self._unanswered.pop(lease, "")  # the call made under it is answered: see release
+        reply = self._renew(
+            keys=[self.leases_key, self.calls_key],
+            args=[lease, repr(float(seconds)), grant, repr(self.window)],
+        )
         return int(cast("int", reply)) == 1
 
     def pause(self, seconds: float) -> float:

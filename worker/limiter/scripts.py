@@ -7,8 +7,9 @@ Scripts read the clock with ``redis.call('TIME')``, never the client's. Times tr
 The keys of one scope, ``{prefix}limiter:{scope}:...``; each expires (PEXPIRE) when it no
 longer matters, so an idle scope leaves nothing behind and nothing is kept per model:
 
-- ``calls``: zset lease id -> grant time, the grants of the last ``window`` seconds;
-  expires a window after the last grant.
+- ``calls``: zset grant id -> the time the grant counts from (its grant, then its send:
+  STARTED, then its answer: RELEASE, RENEW), the grants of the last ``window`` seconds;
+  expires a window after the last.
 - ``leases``: zset lease id -> lease expiry, the live leases; expires at the latest one.
 - ``pause``: the pause's end time; expires then.
 - ``turns``: the next turn handed to a waiting caller (ACQUIRE); expires then.
@@ -29,6 +30,7 @@ __all__ = [
     "IN_FLIGHT",
     "PAUSE",
     "PAUSED_FOR",
+    "RELEASE",
     "RENEW",
     "SHRINK",
     "STARTED",
@@ -195,15 +197,38 @@ return {1, fmt(now), lease, ARGV[5]}
 """
 )
 
-# RENEW: move a live lease's expiry to now + seconds (never earlier than it was).
+# ANSWERED: the helper RENEW and RELEASE end with. A call's answer is back, so the request
+# reached the upstream before now: its grant (KEYS[2], ARGV[3]) counts from now, never
+# earlier (see STARTED). Whatever delayed the request between STARTED and its arrival
+# upstream (a busy CPU, a slow event loop) is then inside the window, not outside it.
+_ANSWERED = """
+local function answered(calls_key, grant, window, now)
+    if grant == '' then
+        return
+    end
+    local at = redis.call('ZSCORE', calls_key, grant)
+    if at and now > tonumber(at) then
+        redis.call('ZADD', calls_key, 'XX', fmt(now), grant)
+        pexpire_at_least(calls_key, window)
+    end
+end
+"""
+
+# RENEW: move a live lease's expiry to now + seconds (never earlier than it was), and
+# count the call just answered from now.
 #   KEYS[1] leases  (ZREMRANGEBYSCORE, ZSCORE, ZADD, ZRANGE, PEXPIRE)
+#   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
 #   ARGV[1] lease id
 #   ARGV[2] seconds
+#   ARGV[3] grant id of the call just answered, or '' (none)
+#   ARGV[4] window seconds
 # Returns 1 if the lease was live and is renewed, 0 if it is gone (expired or released).
 RENEW = (
     _PRELUDE
+    + _ANSWERED
     + """
 local now = redis_now()
+answered(KEYS[2], ARGV[3], tonumber(ARGV[4]), now)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not expiry then
@@ -216,6 +241,22 @@ end
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 pexpire_at_least(KEYS[1], tonumber(last[2]) - now)
 return 1
+"""
+)
+
+# RELEASE: free a lease's slot, and count the call just answered from now (ANSWERED).
+#   KEYS[1] leases  (ZREM)
+#   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
+#   ARGV[1] lease id
+#   ARGV[2] grant id of the call just answered, or '' (none)
+#   ARGV[3] window seconds
+# Returns the number of leases removed (0 or 1).
+RELEASE = (
+    _PRELUDE
+    + _ANSWERED
+    + """
+answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), redis_now())
+return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 )
 
