@@ -8,6 +8,7 @@ process started is stopped by its pid when the run ends, whatever happens.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -17,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import report
-from bench.contenders import asyncio_peer, naive_celery, project
+from bench import harness, report
+from bench.contenders import asyncio_peer, dramatiq_peer, naive_celery, project
 from bench.harness import API_KEY
 from bench.measure import RunResult, add_peer_ratios, build_row, warm_curve
 from bench.scenarios import Scenario, scenarios
@@ -27,6 +28,7 @@ from sandbox.sim.process import SimulatorProcess
 RUNNERS: dict[str, Callable[[Scenario, SimulatorProcess, Path], RunResult]] = {
     "project": project.run,
     "asyncio": asyncio_peer.run,
+    "dramatiq": dramatiq_peer.run,
     "naive": naive_celery.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -92,7 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="run only scenarios whose name has this")
     parser.add_argument("--contender", action="append", choices=sorted(RUNNERS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument(
+        "--pool", choices=("prefork", "threads", "gevent"), default=harness.OPTIONS.pool,
+        help="the project workers' pool",
+    )  # fmt: skip
+    parser.add_argument("--concurrency", type=int, default=harness.OPTIONS.concurrency,
+                        help="pool size of each of the project's two workers")  # fmt: skip
+    parser.add_argument("--py-spy", type=Path, metavar="DIR",
+                        help="sample the project's workers with py-spy into DIR")  # fmt: skip
     args = parser.parse_args(argv)
+    options = harness.OPTIONS  # one object, read by the contenders: set in place
+    options.pool, options.concurrency, options.py_spy_dir = args.pool, args.concurrency, args.py_spy
 
     command = "python -m bench" + (" --quick" if args.quick else "")
     machine = report.machine()
@@ -119,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 result = _failed_run(scenario, contender, f"{type(exc).__name__}: {exc}")
             row = build_row(scenario, result)
+            ledger_path = log_dir / f"{scenario.name}-{contender}-ledger.json"
+            ledger_path.write_text(
+                json.dumps({**result.ledger, "run_started_at": result.started_at})
+            )
             rows.append(row)
             curves.setdefault(scenario.name, {})[contender] = warm_curve(
                 result.ledger, result.started_at

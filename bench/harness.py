@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ from sandbox.sim.process import SimulatorProcess
 
 __all__ = [
     "API_KEY",
+    "OPTIONS",
     "ROOT",
+    "WorkerOptions",
     "ledger_of",
     "model_ids",
     "redis_used_memory",
@@ -27,6 +31,21 @@ __all__ = [
 API_KEY = "bench-key-0123456789abcdef"
 ROOT = Path(__file__).resolve().parents[1]
 CONCURRENCY = 4  # pool processes per Celery worker; two workers per contender
+
+
+@dataclass
+class WorkerOptions:
+    """How the project's workers run (``python -m bench --pool/--concurrency/--py-spy``)."""
+
+    pool: str = "prefork"
+    concurrency: int = CONCURRENCY
+    py_spy_dir: Path | None = None  # sample the workers with py-spy into this directory
+
+    def describe(self) -> str:
+        return f"2 workers x {self.concurrency} {self.pool}"
+
+
+OPTIONS = WorkerOptions()  # set once by bench.__main__ before any run
 
 
 def model_ids(count: int, prefix: str = "m") -> list[str]:
@@ -46,7 +65,10 @@ def worker_env(scenario: Scenario, redis_url: str, sim_url: str) -> dict[str, st
     """The project's worker environment for a scenario: its limits, and nothing else."""
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT),
+        # BENCH_PYTHONPATH: packages tried outside the lock (e.g. gevent for --pool gevent)
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("BENCH_PYTHONPATH")])
+        ),
         "PYTHONUNBUFFERED": "1",
         "REDIS_URL": redis_url,
         "MODELSLAB_API_KEY": API_KEY,
@@ -68,13 +90,16 @@ def worker_env(scenario: Scenario, redis_url: str, sim_url: str) -> dict[str, st
 def start_project_workers(
     workers: list[CeleryProcess], env: dict[str, str], names: Sequence[str], log_dir: Path
 ) -> None:
-    """Start a project worker (``CONCURRENCY`` pool processes) per name; wait until all are ready.
+    """Start a project worker (``OPTIONS``' pool and concurrency) per name; wait until all are
+    ready.
 
     Each is appended to ``workers`` as it starts, so the caller's cleanup stops
     every one started even if a later one fails.
     """
     for name in names:
-        worker = CeleryProcess.worker(env, name=name, log_dir=log_dir, concurrency=CONCURRENCY)
+        worker = CeleryProcess.worker(
+            env, name=name, log_dir=log_dir, concurrency=OPTIONS.concurrency, pool=OPTIONS.pool
+        )
         workers.append(worker.start())
     for worker in workers:
         worker.wait_for_log("ready.", timeout=60)

@@ -41,6 +41,7 @@ class RunResult:
     ledger: Mapping[str, Any]
     peak_rss_bytes: int = 0
     peak_pss_bytes: int = 0
+    cpu_s: float | None = None  # CPU seconds of the contender's processes during the run
     redis_before_bytes: int | None = None
     redis_peak_bytes: int | None = None
     redis_samples: list[tuple[float, int]] = field(default_factory=list)  # (unix time, bytes)
@@ -124,6 +125,10 @@ def build_row(scenario: Scenario, run: RunResult) -> dict[str, Any]:
         "faults_injected": sum(ledger.get("faults", {}).values()),
         "peak_rss_mb": _round(run.peak_rss_bytes / 2**20, 1),
         "peak_pss_mb": _round(run.peak_pss_bytes / 2**20, 1),
+        "cpu_s": _round(run.cpu_s, 1),
+        "cpu_s_per_1000_models": _round(
+            run.cpu_s * 1000 / run.models if run.cpu_s is not None and run.models else None, 1
+        ),
         "processes": run.processes,
         "redis_bytes_per_model": None,
         "error": run.error,
@@ -156,8 +161,11 @@ def add_peer_ratios(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _tree_memory(pid: int) -> tuple[int, int]:
-    """RSS and PSS (shared pages split between sharers; 0 where unsupported) of a process tree."""
+def _tree_memory(pid: int, cpu: dict[int, float] | None = None) -> tuple[int, int]:
+    """RSS and PSS (shared pages split between sharers; 0 where unsupported) of a process tree.
+
+    ``cpu``, if given, gets each process's CPU seconds so far (user + system) by pid.
+    """
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -169,6 +177,10 @@ def _tree_memory(pid: int) -> tuple[int, int]:
             rss += proc.memory_info().rss
         with contextlib.suppress(psutil.Error, AttributeError):
             pss += getattr(proc.memory_full_info(), "pss", 0)
+        if cpu is not None:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                cpu[proc.pid] = max(cpu.get(proc.pid, 0.0), times.user + times.system)
     return rss, pss
 
 
@@ -190,9 +202,16 @@ class Sampler:
         self.peak_pss = 0
         self.peak_redis = 0
         self.redis_samples: list[tuple[float, int]] = []
+        self._cpu: dict[int, float] = {}  # pid -> CPU seconds seen so far
+        self._cpu_before: dict[int, float] = {}
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) the sampled processes used while sampled."""
+        return sum(t - self._cpu_before.get(pid, 0.0) for pid, t in self._cpu.items())
 
     def _sample(self) -> None:
-        trees = [_tree_memory(pid) for pid in self._pids()]
+        trees = [_tree_memory(pid, self._cpu) for pid in self._pids()]
         self.peak_rss = max(self.peak_rss, sum(rss for rss, _ in trees))
         self.peak_pss = max(self.peak_pss, sum(pss for _, pss in trees))
         if self._redis_memory is not None:
@@ -207,6 +226,8 @@ class Sampler:
             self._stop.wait(self._interval)
 
     def __enter__(self) -> Sampler:
+        for pid in self._pids():  # what start-up cost is not the run's
+            _tree_memory(pid, self._cpu_before)
         self._thread.start()
         return self
 

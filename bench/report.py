@@ -31,6 +31,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("calls_per_model", "calls/model"),
     ("peak_rss_mb", "peak RSS MB"),
     ("peak_pss_mb", "peak PSS MB"),
+    ("cpu_s_per_1000_models", "CPU s/1000 models"),
     ("redis_bytes_per_model", "Redis B/model"),
 )
 

@@ -42,33 +42,13 @@ from pathlib import Path
 import httpx
 from aiolimiter import AsyncLimiter
 
+from bench.contenders.answers import MAX_RETRIES, Permanent, RateLimited, Transient, read_answer
 from bench.harness import API_KEY, ROOT, ledger_of, model_ids
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
 from sandbox.sim.process import SimulatorProcess
 
 __all__ = ["Peer", "run"]
-
-PERMANENT = {400, 401, 402, 403, 404}
-MAX_RETRIES = 8
-
-
-class Transient(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.retry_after = retry_after
-
-
-class Permanent(Exception):
-    pass
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 else None
 
 
 class Peer:
@@ -108,24 +88,11 @@ class Peer:
         except httpx.HTTPError as exc:
             raise Transient(type(exc).__name__) from exc
         try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if response.status_code == 429:
-            after = _number(body.get("retry_after")) if isinstance(body, dict) else None
-            after = after if after is not None else _number(response.headers.get("retry-after"))
-            self.paused_until = max(self.paused_until, time.monotonic() + (after or 1.0))
-            raise Transient("429", after or 1.0)
-        if response.status_code in PERMANENT:
-            raise Permanent(str(response.status_code))
-        if response.status_code >= 300 or not isinstance(body, dict):
-            raise Transient(f"HTTP {response.status_code}")
-        status = body.get("status")
-        if status == "success":
-            return "success", None
-        if status == "processing":
-            return "processing", _number(body.get("eta"))
-        raise Transient(f"status {status!r}")
+            return read_answer(response)
+        except RateLimited as exc:
+            pause = exc.retry_after or 1.0
+            self.paused_until = max(self.paused_until, time.monotonic() + pause)
+            raise
 
     async def _call(self, model_id: str, holding: bool) -> tuple[str, float | None]:
         if holding:
@@ -257,6 +224,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
         ledger=ledger_of(sim),
         peak_rss_bytes=sampler.peak_rss,
         peak_pss_bytes=sampler.peak_pss,
+        cpu_s=sampler.cpu_seconds,
         processes="1 process (asyncio)",
         error=error or (stderr_path.read_text()[-500:] if not report else None),
     )

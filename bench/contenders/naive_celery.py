@@ -86,6 +86,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
             ledger=ledger_of(sim),
             peak_rss_bytes=sampler.peak_rss,
             peak_pss_bytes=sampler.peak_pss,
+            cpu_s=sampler.cpu_seconds,
             processes=f"2 workers x {CONCURRENCY} prefork",
             error=error,
         )

@@ -1,4 +1,4 @@
-"""Contender (a): this project, two ``celery -A worker worker`` processes of 4 pool processes.
+"""Contender (a): this project, two ``celery -A worker worker`` processes (``--pool``, 4 each).
 
 A fresh embedded Redis per run; ``warmup_batch`` is enqueued by name, the way
 another service would, and the run ends when ``AsyncResult(batch_id).get()``
@@ -7,6 +7,7 @@ returns the summary.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import redis
 from celery import Celery
 
 from bench.harness import (
-    CONCURRENCY,
+    OPTIONS,
     ledger_of,
     model_ids,
     redis_used_memory,
@@ -22,6 +23,7 @@ from bench.harness import (
     worker_env,
 )
 from bench.measure import RunResult, Sampler
+from bench.profiling import PySpy
 from bench.scenarios import Scenario
 from sandbox.embedded_redis import EmbeddedRedis
 from sandbox.processes import CeleryProcess
@@ -41,10 +43,15 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
     workers: list[CeleryProcess] = []
     producer: Celery | None = None
     client = redis.Redis.from_url(server.url)
+    profiler = contextlib.ExitStack()
     try:
         env = worker_env(scenario, server.url, sim.base_url)
         names = [f"{name}-{scenario.name}" for name in ("bench-a", "bench-b")]
         start_project_workers(workers, env, names, log_dir)
+        if OPTIONS.py_spy_dir is not None:
+            spy = profiler.enter_context(PySpy(OPTIONS.py_spy_dir))
+            for name, worker in zip(names, workers, strict=True):
+                spy.attach(worker.pid, name)
         producer = _producer(server.url)
         before = redis_used_memory(client)
         sampler = Sampler(
@@ -56,12 +63,18 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
         summary: dict[str, object] = {}
         with sampler:
             started_at = time.time()
-            batch_id = producer.send_task("warmup_batch", args=[ids]).get(timeout=120)
+            sent = producer.send_task("warmup_batch", args=[ids])
+            batch_id = sent.get(timeout=120)
+            outcome = producer.AsyncResult(batch_id)
             try:
-                summary = producer.AsyncResult(batch_id).get(timeout=scenario.timeout_s)
+                summary = outcome.get(timeout=scenario.timeout_s)
                 finished_at = time.time()
             except Exception as exc:  # celery's TimeoutError among others
                 error = f"did not finish in {scenario.timeout_s:g} s ({type(exc).__name__})"
+            # Forget both results while the backend still answers: an AsyncResult's
+            # __del__ unsubscribes from its channel, which fails once Redis is stopped.
+            del sent, outcome
+        profiler.close()
         warm = summary.get("warm", [])
         failed = summary.get("failed", {})
         return RunResult(
@@ -74,14 +87,16 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
             ledger=ledger_of(sim),
             peak_rss_bytes=sampler.peak_rss,
             peak_pss_bytes=sampler.peak_pss,
+            cpu_s=sampler.cpu_seconds,
             redis_before_bytes=before if scenario.measure_redis else None,
             redis_peak_bytes=sampler.peak_redis if scenario.measure_redis else None,
             redis_samples=sampler.redis_samples,
-            processes=f"2 workers x {CONCURRENCY} prefork",
+            processes=OPTIONS.describe(),
             error=error,
             extra={"summary_duration_s": summary.get("duration_s")},
         )
     finally:
+        profiler.close()
         if producer is not None:
             producer.close()
         for worker in workers:  # results are in: nothing to save, stop the group at once

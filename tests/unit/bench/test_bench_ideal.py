@@ -44,16 +44,38 @@ def test_no_models_take_no_time() -> None:
 
 
 def test_full_scenarios_match_issue_6() -> None:
-    rate, queue, faulty, scale = scenarios(quick=False)
+    rate, queue, faulty, scale, _ = scenarios(quick=False)
     assert (rate.models, rate.rate, rate.in_flight, rate.reload_s) == (2000, 50, 10, 3.0)
     assert (queue.models, queue.queue_limit, queue.loading_counts) == (300, 15, True)
     assert queue.extra_env["RELOAD_LOADING_HOLDS_SLOT"] == "true"
     assert sum(p for _, p in faulty.faults) == pytest.approx(0.10)
-    assert scale.models == 10_000 and scale.contenders == ("project",)
+    assert scale.models == 10_000 and scale.contenders == ("project", "dramatiq")
+    assert "dramatiq" in rate.contenders and "dramatiq" in queue.contenders
+
+
+def test_scenario_5_is_issue_14s_real_world_shape_on_a_faster_clock() -> None:
+    real_world = scenarios(quick=False)[4]
+    assert (real_world.models, real_world.queue_limit, real_world.loading_counts) == (
+        1000,
+        10,
+        True,
+    )
+    assert real_world.reload_s * real_world.time_scale == pytest.approx(120.0)
+    assert real_world.extra_env["RELOAD_LOADING_HOLDS_SLOT"] == "true"
+    # The bound is in real seconds: 1,000 x 4 s / 10.
+    assert real_world.ideal_s() == pytest.approx(400.0)
+    args = real_world.sim_args("k")
+    assert args[args.index("--reload-seconds") + 1] == "120"
+    assert args[args.index("--time-scale") + 1] == "30"
+    assert args[args.index("--latency") + 1] == "0.6"  # 20 ms real
+
+
+def test_unscaled_scenarios_pass_no_time_scale() -> None:
+    assert all("--time-scale" not in s.sim_args("k") for s in scenarios(quick=True)[:4])
 
 
 def test_simulator_arguments_carry_the_limits_and_faults() -> None:
-    _, queue, faulty, _ = scenarios(quick=True)
+    _, queue, faulty, _, _ = scenarios(quick=True)
     args = queue.sim_args("k")
     assert args[args.index("--queue-limit") + 1] == "15"
     assert "--loading-counts" in args

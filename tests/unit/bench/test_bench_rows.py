@@ -117,3 +117,14 @@ def test_ratio_to_asyncio_compares_the_same_scenario_and_count() -> None:
 
 def test_warm_curve_is_sorted_seconds_after_the_start() -> None:
     assert warm_curve(ledger(), 1000.0) == pytest.approx([3.2, 3.5])
+
+
+def test_cpu_seconds_are_reported_per_1000_models() -> None:
+    row = build_row(RATE, run(cpu_s=12.34))
+    assert row["cpu_s"] == 12.3
+    assert row["cpu_s_per_1000_models"] == 123.4  # 12.34 s for 100 models
+
+
+def test_a_run_without_cpu_figures_reports_none() -> None:
+    row = build_row(RATE, run())
+    assert row["cpu_s"] is None and row["cpu_s_per_1000_models"] is None
