@@ -1,14 +1,9 @@
 """``keep_warm``: re-warm the configured models before the 7-day idle eviction.
 
-When ``RELOAD_KEEP_WARM`` is set (a comma list of ids or a file with one id per
-line, checked at start), beat sends this task once when it starts and then every
-minute (``worker.batch.keepwarm.tick_seconds``). Each run asks Redis, in one atomic
-step on Redis's clock (``worker.batch.keepwarm``), which models are due: those neither
-confirmed warm by any batch nor put in a keep-warm batch within the last
-``RELOAD_KEEP_WARM_EVERY`` (default 6 days). The due ones become an ordinary batch
-through ``launch_batch``, keyed on this task's id, so a redelivered run never
-starts a second batch; the log says how many were skipped. Because the times live
-in Redis, a restarted beat (or a second one) does not start the schedule again.
+Beat sends it at start and every minute while ``RELOAD_KEEP_WARM`` is set. Each run asks
+Redis (``worker.batch.keepwarm``) which models are due, neither warm nor asked for within
+``RELOAD_KEEP_WARM_EVERY``, and starts an ordinary batch of them, keyed on its task id.
+Why: docs/decisions/0005-keep-warm-is-decided-in-redis.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``reload_model(model_id, batch_id=None)``: warm one model, without holding a slot to wait.
+"""``reload_model(model_id, batch_id=None, priority="normal")``: warm one model, holding no slot.
 
 Each execution takes at most one step of the model's flight (``worker.reload.reloader``)
 and then either returns the final outcome (once per task id, whatever copies of
@@ -31,9 +31,20 @@ def reload_model(
 ) -> dict[str, Any]:
     """Warm ``model_id``; return ``{model_id, state, reason, upstream_calls, ...}`` once final.
 
-    ``priority="high"`` overtakes normal work in the queue (its waits are parked in the
-    high lane) and in the limiter. Bad arguments fail the task at once
-    (``InvalidModelIds``), before any call.
+    Parameters:
+        model_id: the model to warm.
+        batch_id: the batch the model belongs to (its ledger is kept up to date), or none.
+        priority: ``"high"`` overtakes normal work in the queue (its waits are parked in the
+            high lane) and in the limiter.
+
+    Returns:
+        ``model_id``, ``state`` (``warm``, ``failed`` or ``cancelled``), ``reason`` (null when
+        warm), ``upstream_calls``, ``batch_id``, ``finished_at`` and ``priority``.
+
+    Raises:
+        InvalidModelIds: a bad argument; the task fails at once, before any call.
+        Retry: the model waits (for the limiter, for the load), parked in Redis.
+        Ignore: another copy of this task returned its result already.
     """
     model_id = check_model_id(model_id)
     if batch_id is not None:

@@ -1,8 +1,9 @@
-"""Defaults and Redis key names, in one place.
+"""Defaults and the Redis key names of the shared state.
 
-Every key this project writes to Redis starts with ``KEY_PREFIX``; the builders
-below are the only places that spell a key, so ``redis-cli --scan --pattern
-'reload:*'`` finds all of the project's state.
+Every key this project writes to Redis starts with ``KEY_PREFIX``, so ``redis-cli --scan
+--pattern 'reload:*'`` finds all of the project's state. The keys are spelled here, each
+documented with its Redis type and contents; the limiter's, the breaker's and the outbox
+lock's are spelled beside their code (``worker.limiter``, ``worker.batch.outbox``).
 """
 
 from __future__ import annotations
@@ -45,38 +46,42 @@ def flight_key(model_id: str) -> str:
 
 
 def step_lock_key(model_id: str) -> str:
-    """String with a TTL: held by the task that is advancing the model's flight."""
+    """String with a TTL: held by the task that is advancing ``model_id``'s flight."""
     return f"{KEY_PREFIX}steplock:{model_id}"
 
 
 def task_flight_key(task_id: str, model_id: str) -> str:
-    """String: the flight a task is attached to (keyed by model too: a reused task id
-    for another model must not find this model's flight)."""
+    """String: the id of the flight the task is attached to for the model.
+
+    Parameters:
+        task_id: the Celery task id.
+        model_id: the model; a task id reused for another model must not find this flight.
+    """
     return f"{KEY_PREFIX}task:{task_id}:{model_id}"
 
 
 def outcome_key(flight_id: str) -> str:
-    """String (JSON): how a finished flight ended."""
+    """String (JSON): how the finished flight ``flight_id`` ended."""
     return f"{KEY_PREFIX}outcome:{flight_id}"
 
 
 def last_warm_key(model_id: str) -> str:
-    """String (JSON) with a TTL: the model's last confirmed-warm outcome."""
+    """String (JSON) with a TTL: ``model_id``'s last confirmed-warm outcome."""
     return f"{KEY_PREFIX}warm:{model_id}"
 
 
 def batch_key(batch_id: str) -> str:
-    """Hash: a batch's metadata (total, created_at, status, summary...)."""
+    """Hash: ``batch_id``'s metadata (total, created_at, status, summary...)."""
     return f"{KEY_PREFIX}batch:{batch_id}"
 
 
 def batch_models_key(batch_id: str) -> str:
-    """Hash: model id -> JSON record of its state in the batch."""
+    """Hash: model id -> JSON record of its state in ``batch_id``."""
     return f"{KEY_PREFIX}batch:{batch_id}:models"
 
 
 def batch_counts_key(batch_id: str) -> str:
-    """Hash: state -> number of the batch's models in it."""
+    """Hash: state -> number of ``batch_id``'s models in it."""
     return f"{KEY_PREFIX}batch:{batch_id}:counts"
 
 
@@ -88,7 +93,7 @@ KEEP_WARM_ASKED_KEY = f"{KEY_PREFIX}keepwarm:asked"
 
 
 def keep_warm_run_key(task_id: str) -> str:
-    """String (JSON) with a TTL: what one keep_warm run chose (a redelivery finds it)."""
+    """String (JSON) with a TTL: what keep_warm run ``task_id`` chose (a redelivery finds it)."""
     return f"{KEY_PREFIX}keepwarm:run:{task_id}"
 
 
@@ -156,17 +161,21 @@ VISIBILITY_TIMEOUT_SECONDS = 900
 
 
 def template_key(digest: str) -> str:
-    """String (JSON) with a TTL: the options a group of parked tasks share (e.g. a batch)."""
+    """String (JSON) with a TTL: the options parked tasks share (e.g. a batch's), by ``digest``.
+
+    Parameters:
+        digest: the first 20 hex digits of the SHA-1 of the options' JSON.
+    """
     return f"{KEY_PREFIX}tpl:{digest}"
 
 
 def held_key(worker_id: str) -> str:
-    """Set: ids of the tasks a worker has received and not finished or parked."""
+    """Set: ids of the tasks ``worker_id`` has received and not finished or parked."""
     return f"{KEY_PREFIX}held:{worker_id}"
 
 
 def done_key(task_id: str) -> str:
-    """String with a TTL: the worker that finished the task (it returns once)."""
+    """String with a TTL: the worker that finished ``task_id`` (it returns once)."""
     return f"{KEY_PREFIX}done:{task_id}"
 
 

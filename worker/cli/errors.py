@@ -15,7 +15,10 @@ __all__ = ["client_url", "connection_problem", "describe_unreachable", "redact",
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (every URL of a ``;`` list too)."""
+    """``url`` with any password replaced by ``***`` (every URL of a ``;`` list too).
+
+    A result backend URL loses its ``worker.messaging.results:`` scheme prefix.
+    """
     url = url.split("+", 1)[1] if url.startswith("worker.messaging.results:") else url
     return redact_url(url)
 
@@ -47,7 +50,13 @@ def connection_problem(exc: BaseException) -> BaseException | None:
 
 
 def describe_unreachable(problem: BaseException, url: str, what: str = "Redis") -> str:
-    """``cannot reach Redis at redis://host:6379/0: <the error>`` on one line."""
+    """``cannot reach Redis at redis://host:6379/0: <the error>`` on one line.
+
+    Parameters:
+        problem: the connection error (``connection_problem``'s answer).
+        url: the URL that could not be reached; its password is masked.
+        what: what the URL names (``Redis``, ``the result backend``, ``the broker or Redis``).
+    """
     detail = " ".join(str(problem).split()) or type(problem).__name__
     return f"cannot reach {what} at {redact(url)}: {detail}"
 

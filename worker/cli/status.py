@@ -97,7 +97,14 @@ def read_status(ledger: Ledger, batch_id: str) -> BatchStatus | None:
 
 
 def ordered_models(models: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
-    """Failed first, then reloading, waiting, queued, and warm last; batch order within each."""
+    """Failed first, then reloading, waiting, queued, cancelled, and warm last; batch order within.
+
+    Parameters:
+        models: model id -> its ledger record (``state``, ``reason``, ``at``, ``calls``).
+
+    Returns:
+        ``(model id, record)`` pairs; an unknown state sorts with the warm ones.
+    """
     rows = list(models.items())
     return sorted(rows, key=lambda row: _ORDER.get(str(row[1].get("state")), 5))
 
@@ -156,7 +163,12 @@ def _rows(view: BatchStatus, show_all: bool) -> tuple[list[tuple[str, str, str, 
 
 
 def render_plain(view: BatchStatus, *, show_all: bool = False) -> str:
-    """The whole status as plain text: header, then an aligned table of models."""
+    """The whole status as plain text: header, then an aligned table of models.
+
+    Parameters:
+        view: the batch, from ``read_status``.
+        show_all: list every model, not the first ``TABLE_LIMIT``.
+    """
     rows, hidden = _rows(view, show_all)
     table = [("MODEL", "STATE", "AT", "REASON"), *rows]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
@@ -170,7 +182,13 @@ def render_plain(view: BatchStatus, *, show_all: bool = False) -> str:
 
 
 def print_rich(view: BatchStatus, stream: TextIO, *, show_all: bool) -> None:
-    """The whole status as a rich table on ``stream``; ``show_all``: every model."""
+    """The whole status as a rich table on ``stream`` (a terminal).
+
+    Parameters:
+        view: the batch, from ``read_status``.
+        stream: where the table is printed.
+        show_all: list every model, not the first ``TABLE_LIMIT``.
+    """
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -277,7 +295,7 @@ def _strays(ledger: Ledger, given: bool) -> Strays | None:
         client.close()
 
 
-# The public task names (the public contract, docs/design.md).
+# This project's task names: the public ones of docs/design.md, and beat's keep_warm.
 _TASK_NAMES = frozenset(
     {"reload_model", "warmup_batch", "cancel_batch", "batch_status", "keep_warm"}
 )
