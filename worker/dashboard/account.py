@@ -110,5 +110,10 @@ def account_view(sources: Sources, account: Account, *, now: float) -> AccountVi
 
 
 def account_views(sources: Sources, *, now: float) -> list[AccountView]:
-    """Every key scope the workers published, live."""
+    """Every key scope the workers published, live.
+
+    Parameters:
+        sources: what the dashboard reads.
+        now: the Redis clock's time.
+    """
     return [account_view(sources, account, now=now) for account in sources.monitor.accounts()]

@@ -1,12 +1,9 @@
 """The dashboard's routes (aiohttp), every one behind basic auth and read-only.
 
-- ``GET /``: the overview (``pages.overview_page``); ``GET /api/overview``: its JSON
-  (accounts, open and recent batches, and the live fragment the page swaps in);
-- ``GET /batch/{id}[?state=failed]``: one batch, its models filtered by state;
-  ``GET /api/batch/{id}[?state=...]``: its JSON;
-- ``GET /metrics``: Prometheus's text format (``metrics``).
-
-Redis is read in a worker thread (redis-py is synchronous), never on the event loop.
+``GET /`` is the overview (``pages.overview_page``), ``GET /api/overview`` its JSON (with
+the live fragment the page swaps in); ``GET /batch/{id}[?state=failed]`` is one batch, its
+models filtered by state, ``GET /api/batch/{id}`` its JSON; ``GET /metrics`` is Prometheus's
+text format. Redis is read in a worker thread (redis-py is synchronous), never on the loop.
 """
 
 from __future__ import annotations
@@ -34,7 +31,13 @@ FLOWER_URL = web.AppKey("flower_url", str)
 def build_app(
     sources: Sources, credentials: Credentials, *, flower_url: str | None = None
 ) -> web.Application:
-    """The dashboard's application; ``flower_url`` links each model to its task in Flower."""
+    """The dashboard's application.
+
+    Parameters:
+        sources: the ledger, the monitor and the Redis clock the dashboard reads.
+        credentials: the basic-auth user and password every route asks for.
+        flower_url: Flower's base URL, to link each model to its task there (none: no links).
+    """
     app = web.Application(middlewares=[basic_auth(credentials)])
     app[SOURCES] = sources
     app[FLOWER_URL] = flower_url or ""

@@ -85,7 +85,17 @@ def seconds_left(
     """Seconds until every model is final, from the times models became final.
 
     The rate is that of the models final after the first one (the first reloads take
-    their whole load time before anything ends); ``None`` while it cannot be measured.
+    their whole load time before anything ends).
+
+    Parameters:
+        final_times: the Redis times at which the batch's final models became final.
+        total: how many models the batch has.
+        started: the batch's creation time.
+        now: the Redis time now.
+
+    Returns:
+        The estimate; ``0.0`` once all are final; ``None`` while nothing is final or less than
+        ``MIN_SPAN_SECONDS`` were measured.
     """
     done = len(final_times)
     if done >= total:
@@ -102,7 +112,12 @@ def seconds_left(
 
 
 def warm_curve(rows: Sequence[ModelRow], started: float) -> list[tuple[float, int]]:
-    """``(seconds since the start, models warm by then)``, one point per model that got warm."""
+    """``(seconds since the start, models warm by then)``, one point per model that got warm.
+
+    Parameters:
+        rows: the batch's models (``BatchView.models``).
+        started: the batch's creation time.
+    """
     times = sorted(r.at - started for r in rows if r.state == "warm" and r.at is not None)
     return [(max(0.0, t), n) for n, t in enumerate(times, 1)]
 
@@ -110,7 +125,14 @@ def warm_curve(rows: Sequence[ModelRow], started: float) -> list[tuple[float, in
 def batch_view(
     sources: Sources, batch_id: str, *, now: float, with_models: bool = False
 ) -> BatchView | None:
-    """The batch's view, or ``None`` if its ledger is gone (expired) or not written yet."""
+    """The batch's view, or ``None`` if its ledger is gone (expired) or not written yet.
+
+    Parameters:
+        sources: what the dashboard reads.
+        batch_id: the batch.
+        now: the Redis time now (elapsed and estimated times count from it).
+        with_models: also fill ``models``, one row per model (empty otherwise).
+    """
     ledger = sources.ledger
     meta = ledger.meta(batch_id)
     if "ids" not in meta or "created_at" not in meta:
@@ -162,13 +184,24 @@ def batch_view(
 
 
 def open_batches(sources: Sources, *, now: float) -> list[BatchView]:
-    """The open batches, newest first (those whose ledger is gone are left out)."""
+    """The open batches, newest first (those whose ledger is gone are left out).
+
+    Parameters:
+        sources: what the dashboard reads.
+        now: the Redis time now.
+    """
     views = (batch_view(sources, b, now=now) for b in reversed(sources.ledger.open_batches()))
     return [v for v in views if v is not None]
 
 
 def recent_batches(sources: Sources, *, now: float, limit: int = 20) -> list[BatchView]:
-    """The latest completed batches, newest first."""
+    """The latest completed batches, newest first (those whose ledger is gone are left out).
+
+    Parameters:
+        sources: what the dashboard reads.
+        now: the Redis time now.
+        limit: at most this many batches.
+    """
     views = (batch_view(sources, b, now=now) for b in sources.monitor.recent_batches(limit))
     return [v for v in views if v is not None]
 

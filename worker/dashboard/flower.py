@@ -1,15 +1,7 @@
 """How Flower shows this project's tasks (``flowerconfig.py`` at the project root uses it).
 
-- ``tasks_columns``: Flower's task list shows each task's arguments (a
-  ``reload_model``'s model id and batch id) and its result;
-- ``format_task``: Flower's hook for what its pages show of a task. A
-  ``reload_model`` result reads ``FAILED: <reason>`` / ``warm`` / ``cancelled``
-  (the task itself succeeds: its chord goes on; the result dict is unchanged in
-  the result backend and Flower's API), and a wait (a ``Waiting`` retry) shows
-  no traceback;
-- ``FAILED_MODELS_SEARCH``: the search (Flower's search box, or ``/api/tasks?search=``)
-  that lists the failed models: it matches the ``'state': 'failed'`` of their results;
-- ``task_url``: a task's page in Flower, for the dashboard's links.
+``tasks_columns`` and ``format_task`` are Flower options; ``FAILED_MODELS_SEARCH`` lists the
+failed models in Flower's search; ``task_url`` links the dashboard to a task's page.
 """
 
 from __future__ import annotations
@@ -21,7 +13,13 @@ from urllib.parse import quote
 __all__ = ["FAILED_MODELS_SEARCH", "format_task", "task_url", "tasks_columns"]
 
 tasks_columns = "name,args,state,result,retries,received,runtime,worker"
+"""Flower's task-list columns, with each task's arguments (a ``reload_model``'s model and batch
+ids) and its result."""
+
 FAILED_MODELS_SEARCH = "name:reload_model result:failed"
+"""The search (Flower's search box, or ``/api/tasks?search=``) that lists the failed models:
+it matches the ``'state': 'failed'`` of their results."""
+
 WAIT_PREFIX = "waiting: "  # worker.messaging.results.Waiting's repr
 
 
@@ -44,7 +42,18 @@ def _reload_result(text: str) -> str | None:
 
 
 def format_task(task: Any) -> Any:
-    """Flower's ``format_task`` option: called with a copy of each task it shows."""
+    """Flower's ``format_task`` option: called with a copy of each task it shows.
+
+    A ``reload_model`` result reads ``FAILED: <reason>``, ``warm`` or ``cancelled`` (the task
+    itself succeeds, so its chord goes on; the result backend and Flower's API keep the dict),
+    and a wait (a ``Waiting`` retry) shows no traceback.
+
+    Parameters:
+        task: Flower's copy of the task.
+
+    Returns:
+        ``task``, changed in place.
+    """
     if getattr(task, "name", None) == "reload_model" and isinstance(task.result, str):
         line = _reload_result(task.result)
         if line is not None:
@@ -56,5 +65,10 @@ def format_task(task: Any) -> Any:
 
 
 def task_url(flower_url: str, task_id: str) -> str:
-    """The page of task ``task_id`` in the Flower at ``flower_url``."""
+    """The page of a task in Flower.
+
+    Parameters:
+        flower_url: Flower's base URL (``FLOWER_URL``).
+        task_id: the task's id.
+    """
     return f"{flower_url.rstrip('/')}/task/{quote(task_id)}"

@@ -205,7 +205,13 @@ def _account(view: AccountView) -> str:
 def overview_live(
     accounts: Sequence[AccountView], open_views: Sequence[BatchView], recent: Sequence[BatchView]
 ) -> str:
-    """The overview's live fragment."""
+    """The overview's live fragment: what ``/api/overview`` sends for the page to swap in.
+
+    Parameters:
+        accounts: the key scopes' limiters and breakers.
+        open_views: the open batches.
+        recent: the latest completed batches.
+    """
     limiter = "".join(_account(a) for a in accounts) or (
         '<p class="muted">No worker has published the account\'s limits yet.</p>'
     )
@@ -271,7 +277,13 @@ def _filter_nav(view: BatchView, state: str | None) -> str:
 
 
 def batch_live(view: BatchView, *, state: str | None, flower_url: str | None) -> str:
-    """A batch page's live fragment: its card, its warm curve and its models (``state`` only)."""
+    """A batch page's live fragment: its card, its warm curve and its models.
+
+    Parameters:
+        view: the batch, with its models.
+        state: list only the models in this ledger state (``None``: all).
+        flower_url: Flower's base URL, to link each model to its task (``None``: no links).
+    """
     rows = [r for r in view.models if state is None or r.state == state]
     chart = warm_chart(
         warm_curve(view.models, view.created_at), total=view.total, elapsed=view.elapsed
@@ -303,7 +315,12 @@ def batch_page(view: BatchView, *, state: str | None, flower_url: str | None, no
 
 
 def not_found_page(batch_id: str, *, now: float) -> str:
-    """The page for a batch id the ledger does not hold (expired or never started)."""
+    """The page for a batch id the ledger does not hold (expired or never started).
+
+    Parameters:
+        batch_id: the id asked for.
+        now: the Redis clock's time, shown as the page's update time.
+    """
     body = (
         f"<h2>No batch {escape(batch_id)}</h2><p>Its ledger expired (batches are kept 7 days) "
         'or it never started. <a href="/">All batches</a></p>'
