@@ -111,9 +111,9 @@ class Monitor:
         """Count a completed batch (call once per batch: by the one that completed it).
 
         Parameters:
-            batch_id: the batch, kept among the recent ones.
-            duration: how long it ran, in seconds.
-            now: the Redis clock's time.
+            batch_id: the batch; the latest ``RECENT_BATCHES_KEPT`` are kept as recent ones.
+            duration: how long it ran, in seconds (a negative one counts as 0).
+            now: the Redis time it completed (its score among the recent batches).
         """
         pipe = self.redis.pipeline(transaction=True)
         pipe.hincrby(c.BATCH_METRICS_KEY, "completed", 1)

@@ -80,9 +80,11 @@ _sentinel: SentinelOptions | None = None
 
 
 def configure(redis_url: str, sentinel: SentinelOptions | None = None) -> None:
-    """Keep dead letters in the Redis at ``redis_url`` (``REDIS_URL``); called by the wiring.
+    """Keep dead letters in the Redis at ``redis_url``; called by the wiring.
 
-    ``sentinel`` names the master when ``redis_url`` is a ``sentinel://`` URL.
+    Parameters:
+        redis_url: ``REDIS_URL``.
+        sentinel: the master's name and the sentinels' password, for a ``sentinel://`` URL.
     """
     global _url, _sentinel
     _url, _sentinel = redis_url, sentinel
@@ -105,7 +107,15 @@ def _client() -> redis.Redis:
 
 
 def keep_aside(raw: str, reason: str, queue: str | None) -> None:
-    """Record an unreadable message in the dead-letter list; log it; never raise for Redis."""
+    """Record an unreadable message in the dead-letter list and log it.
+
+    Parameters:
+        raw: the message as read; its first ``DEADLETTER_RAW_CHARS`` are kept.
+        reason: why no worker can read it.
+        queue: the queue it came from (or the queues being read, comma-separated), if known.
+
+    A Redis error is logged with the message's start, never raised: the worker carries on.
+    """
     try:
         DeadLetters(_client()).add(raw, reason, queue)
     except redis.RedisError as exc:

@@ -129,7 +129,15 @@ def rerouted(message: dict[str, Any]) -> str:
 
 
 def move_strays(client: redis.Redis, strays: Strays) -> int:
-    """Move each found message to the reload queue (same priority list); how many moved."""
+    """Move each found message to the reload queue (same priority list), atomically.
+
+    Parameters:
+        client: the broker's Redis.
+        strays: what ``find_strays`` found there.
+
+    Returns:
+        How many were moved (a message consumed or moved meanwhile is skipped).
+    """
     move = client.register_script(MOVE)
     moved = 0
     for source, raw, message in strays.items:
@@ -139,7 +147,15 @@ def move_strays(client: redis.Redis, strays: Strays) -> int:
 
 
 def watch_once(client: redis.Redis, names: Collection[str]) -> int:
-    """One look: warn about and move what is stranded; how many were moved."""
+    """One look: warn about and move what is stranded.
+
+    Parameters:
+        client: the broker's Redis.
+        names: the task names that are this app's (``our_tasks``).
+
+    Returns:
+        How many messages were moved.
+    """
     strays = find_strays(client, names)
     if not strays.counts:
         return 0
@@ -156,7 +172,9 @@ def watch_once(client: redis.Redis, names: Collection[str]) -> int:
 def broker_redis(broker_url: str, sentinel: SentinelOptions | None = None) -> redis.Redis | None:
     """A client on the broker's Redis, or ``None`` when the broker is not Redis.
 
-    ``sentinel`` names the master when ``broker_url`` is a ``sentinel://`` URL.
+    Parameters:
+        broker_url: ``CELERY_BROKER_URL`` (or ``REDIS_URL``).
+        sentinel: the master's name and the sentinels' password, for a ``sentinel://`` URL.
     """
     if urlsplit(broker_url).scheme not in {"redis", "rediss", "unix", SENTINEL_SCHEME}:
         return None

@@ -130,7 +130,12 @@ class FlightStore:
         return Attachment(how, value)  # type: ignore[arg-type]
 
     def detach(self, task_id: str, model_id: str) -> None:
-        """Forget which flight ``task_id`` is attached to (it is done with it)."""
+        """Forget which flight ``task_id`` is attached to for the model (it is done with it).
+
+        Parameters:
+            task_id: the ``reload_model`` task.
+            model_id: the model.
+        """
         self._redis.delete(c.task_flight_key(task_id, model_id))
 
     def outcome(self, flight_id: str) -> Outcome | None:
@@ -139,7 +144,12 @@ class FlightStore:
         return None if raw is None else Outcome.from_json(raw)
 
     def read(self, model_id: str, flight_id: str) -> dict[str, str] | None:
-        """The flight's fields, or None if it is gone or is another flight now."""
+        """The flight's fields, or None if it is gone or is another flight now.
+
+        Parameters:
+            model_id: the model.
+            flight_id: the flight the caller is attached to.
+        """
         raw = self._redis.hgetall(c.flight_key(model_id))
         fields = {_text(k): _text(v) for k, v in raw.items()}
         return fields if fields.get("id") == flight_id else None
@@ -167,15 +177,24 @@ class FlightStore:
     def lock(self, model_id: str, task_id: str) -> bool:
         """Take the model's step lock for ``task_id`` (taken over from a dead worker's holder).
 
+        Parameters:
+            model_id: the model.
+            task_id: the ``reload_model`` task that is to advance the flight.
+
         Returns:
-            False if a live holder has it.
+            True if taken (or taken over); False if a live holder has it.
         """
         keys = [c.step_lock_key(model_id), c.WORKERS_KEY]
         holder = f"{self._owner}|{task_id}"
         return int(self._lock(keys=keys, args=[holder, self._lock_ms, self._dead_after])) > 0
 
     def unlock(self, model_id: str, task_id: str) -> None:
-        """Release the model's step lock, if ``task_id`` still holds it."""
+        """Release the model's step lock, if ``task_id`` still holds it.
+
+        Parameters:
+            model_id: the model.
+            task_id: the ``reload_model`` task that took it.
+        """
         self._unlock(keys=[c.step_lock_key(model_id)], args=[f"{self._owner}|{task_id}"])
 
     def finish(self, outcome: Outcome, *, fresh_seconds: float) -> None:
