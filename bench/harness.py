@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
+from celery import Celery
+from celery.result import AsyncResult
 
 from bench.scenarios import Scenario
 from sandbox.processes import CeleryProcess
@@ -21,6 +24,7 @@ __all__ = [
     "OPTIONS",
     "ROOT",
     "WorkerOptions",
+    "drop_pending",
     "ledger_of",
     "model_ids",
     "redis_used_memory",
@@ -46,6 +50,18 @@ class WorkerOptions:
 
 
 OPTIONS = WorkerOptions()  # set once by bench.__main__ before any run
+
+
+def drop_pending(app: Celery, results: Iterable[AsyncResult]) -> None:
+    """Stop waiting for results, while their backend still answers.
+
+    Celery's Redis backend keeps every result it was asked to wait for until it is
+    fulfilled, and an unfulfilled one unsubscribes from its channel when it is
+    collected: after Redis is stopped that ends in a traceback at exit.
+    """
+    for result in results:
+        with contextlib.suppress(Exception):
+            app.backend.remove_pending_result(result)
 
 
 def model_ids(count: int, prefix: str = "m") -> list[str]:

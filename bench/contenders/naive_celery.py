@@ -14,7 +14,7 @@ from pathlib import Path
 from celery import Celery
 from celery.result import ResultSet
 
-from bench.harness import API_KEY, CONCURRENCY, ROOT, ledger_of, model_ids
+from bench.harness import API_KEY, CONCURRENCY, ROOT, drop_pending, ledger_of, model_ids
 from bench.measure import RunResult, Sampler
 from bench.scenarios import Scenario
 from sandbox.embedded_redis import EmbeddedRedis
@@ -74,7 +74,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
             done = [r for r in results.results if r.ready()]
         warm = sum(1 for r in done if r.successful())
         failed = len(done) - warm
-        # Drop the results while their backend still answers (their __del__ unsubscribes).
+        drop_pending(producer, results.results)  # while their backend still answers
         del results, done
         return RunResult(
             contender="naive",

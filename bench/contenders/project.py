@@ -16,6 +16,7 @@ from celery import Celery
 
 from bench.harness import (
     OPTIONS,
+    drop_pending,
     ledger_of,
     model_ids,
     redis_used_memory,
@@ -71,8 +72,7 @@ def run(scenario: Scenario, sim: SimulatorProcess, log_dir: Path) -> RunResult:
                 finished_at = time.time()
             except Exception as exc:  # celery's TimeoutError among others
                 error = f"did not finish in {scenario.timeout_s:g} s ({type(exc).__name__})"
-            # Forget both results while the backend still answers: an AsyncResult's
-            # __del__ unsubscribes from its channel, which fails once Redis is stopped.
+            drop_pending(producer, [sent, outcome])
             del sent, outcome
         profiler.close()
         warm = summary.get("warm", [])
