@@ -79,7 +79,13 @@ class CallLog:
         self._window_per_key: dict[str, WindowMax] = {}
 
     def arrival(self, now: float, label: str, model_id: str | None) -> None:
-        """A reload call arrived at monotonic time ``now`` (before any fault or check)."""
+        """A reload call arrived (recorded before any fault or check).
+
+        Parameters:
+            now: its monotonic time, for the one-second windows.
+            label: its key's label (:func:`key_label`).
+            model_id: the model it names, or ``None`` if the body names none.
+        """
         wall = self._clock.time()
         if self.first_call_at is None:
             self.first_call_at = wall
@@ -96,7 +102,12 @@ class CallLog:
         window.add(now)
 
     def answer(self, kind: str, http_status: int) -> None:
-        """The call was answered (or will be) as ``kind`` with ``http_status``."""
+        """The call was answered (or will be).
+
+        Parameters:
+            kind: the reply's ledger name (``Reply.kind``).
+            http_status: the reply's HTTP status; a 429 is also counted in ``rate_limited``.
+        """
         self.answers[kind] += 1
         if http_status == 429:
             self.rate_limited += 1
@@ -110,7 +121,13 @@ class CallLog:
         self.reloads_started[model_id] += 1
 
     def occupancy(self, label: str, concurrent: int, queued: int) -> None:
-        """A call of ``label`` was admitted: note the new concurrency and queue length."""
+        """A call of ``label`` was admitted: note the new concurrency and queue length.
+
+        Parameters:
+            label: the key's label.
+            concurrent: the key's calls in flight, this one included.
+            queued: the key's queue length, loading models included when they count.
+        """
         if concurrent > self.peak_concurrency_per_key.get(label, 0):
             self.peak_concurrency_per_key[label] = concurrent
         if queued > self.peak_queued_per_key.get(label, 0):

@@ -20,6 +20,7 @@ def _id_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
 def _fault_table(
     ctx: click.Context, param: click.Parameter, value: tuple[str, ...]
 ) -> dict[str, float]:
+    """Parse repeated ``--fault KIND=P`` into a table; a bad or repeated kind is a usage error."""
     table: dict[str, float] = {}
     for text in value:
         try:

@@ -36,7 +36,12 @@ class SystemClock:
 
 
 class ManualClock:
-    """A clock that only moves when told to; both times advance together."""
+    """A clock that only moves when told to; both times advance together.
+
+    Parameters:
+        start: the first ``monotonic()`` time.
+        epoch: the first ``time()`` (Unix) time.
+    """
 
     def __init__(self, start: float = 1_000.0, epoch: float = 1_700_000_000.0) -> None:
         self._now = start
@@ -51,7 +56,11 @@ class ManualClock:
         return self._now + self._offset
 
     def advance(self, seconds: float) -> None:
-        """Move both times forward by ``seconds`` (must not be negative)."""
+        """Move both times forward by ``seconds``.
+
+        Raises:
+            ValueError: ``seconds`` is negative.
+        """
         if seconds < 0:
             raise ValueError("a clock does not go backwards")
         self._now += seconds

@@ -38,7 +38,11 @@ class SimConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Every knob of the simulator; see ``reloadctl sim --help`` for their meaning."""
+    """Every knob of the simulator; see ``reloadctl sim --help`` for their meaning.
+
+    Raises:
+        SimConfigError: a knob's value is out of range (the message names it).
+    """
 
     keys: tuple[str, ...]
     reload_seconds: float = 120.0
@@ -86,10 +90,14 @@ class SimConfig:
         return seconds / self.time_scale
 
     def updated(self, changes: Mapping[str, object]) -> SimConfig:
-        """A copy with the run-time changeable fields in ``changes`` (JSON values) applied.
+        """A copy with the run-time changeable fields in ``changes`` applied.
 
-        Raises :class:`SimConfigError` on an unknown or fixed field or a bad value.
-        ``faults`` replaces the whole fault table (``{}`` turns every fault off).
+        Parameters:
+            changes: field name -> JSON value; ``faults`` replaces the whole fault table
+                (``{}`` turns every fault off).
+
+        Raises:
+            SimConfigError: an unknown or fixed field, or a bad value.
         """
         coerced: dict[str, object] = {}
         for name, value in changes.items():
@@ -111,7 +119,11 @@ class SimConfig:
 
 
 def parse_fault(text: str) -> tuple[str, float]:
-    """Parse ``KIND=P`` (as given to ``--fault``) into ``(kind, probability)``."""
+    """Parse ``KIND=P`` (as given to ``--fault``) into ``(kind, probability)``.
+
+    Raises:
+        SimConfigError: not ``KIND=P``, an unknown kind, or ``P`` not a number in [0, 1].
+    """
     kind, sep, number = text.partition("=")
     kind = kind.strip()
     if not sep or kind not in FAULT_KINDS:

@@ -38,7 +38,12 @@ def fault_table(faults: Mapping[str, float]) -> tuple[tuple[float, str], ...]:
 
 
 def pick(table: tuple[tuple[float, str], ...], rng: random.Random) -> str | None:
-    """Draw one fault kind from ``table`` (see :func:`fault_table`), or None."""
+    """Draw one fault kind, or None; with an empty table no draw is made.
+
+    Parameters:
+        table: the cumulative bounds of :func:`fault_table`.
+        rng: the simulator's random source.
+    """
     if not table:
         return None
     draw = rng.random()
@@ -49,7 +54,16 @@ def pick(table: tuple[tuple[float, str], ...], rng: random.Random) -> str | None
 
 
 def reply(kind: str, config: SimConfig, rng: random.Random) -> Reply:
-    """The reply that injects fault ``kind``."""
+    """The reply that injects a fault.
+
+    Parameters:
+        kind: one of :data:`~sandbox.sim.config.FAULT_KINDS`.
+        config: the simulator's settings (``retry_after``, ``time_scale``).
+        rng: the random source that picks between a fault's variants.
+
+    Raises:
+        ValueError: ``kind`` is not a fault kind.
+    """
     ledger_kind = f"fault_{kind}"
     retry_after = config.scaled(config.retry_after)
     if kind in ("500", "503"):

@@ -1,12 +1,8 @@
 """Per-key admission: the queued-request limit and the optional requests-per-second limit.
 
-A call is *admitted* when it passes both limits; it then occupies one of its
-key's slots until it is answered (or its client goes away). The queue length of
-a key is its admitted calls in flight, plus, when ``loading_counts`` is on, the
-models whose reload it started and which are still loading. A call is refused
-when the queue is already at ``queue_limit``, or when the key already had
-``rps_limit`` calls admitted in the last real second. Refused calls hold no slot
-and do not count towards the per-second limit.
+An admitted call holds one of its key's slots until it is answered or its client goes away
+(:meth:`Limits.release`); a refused call holds none. What counts towards each limit is
+said on :meth:`Limits.admit`.
 """
 
 from __future__ import annotations
@@ -32,10 +28,21 @@ class Limits:
         self._admitted: dict[str, deque[float]] = {}
 
     def admit(self, label: str, now: float, config: SimConfig, loading: int) -> Refusal | None:
-        """Admit a call of ``label`` at monotonic ``now``, or say why not.
+        """Admit a call of ``label``, or say why not.
 
-        ``loading`` is the number of models the key has loading; it counts only
-        when ``config.loading_counts`` is on.
+        The key's queue is its admitted calls in flight, plus ``loading`` when
+        ``config.loading_counts`` is on; a call is refused when the queue is at ``queue_limit``
+        already, or when the key had ``rps_limit`` calls admitted in the last real second
+        (refused calls do not count towards it).
+
+        Parameters:
+            label: the key's label (:func:`~sandbox.sim.calls.key_label`).
+            now: the call's monotonic time.
+            config: the limits.
+            loading: how many models whose reload the key started are still loading.
+
+        Returns:
+            ``None`` when admitted (the call holds a slot now), or why it was refused.
         """
         in_flight = self.in_flight.get(label, 0)
         if config.queue_limit is not None:

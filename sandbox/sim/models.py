@@ -1,13 +1,9 @@
 """The simulated models: which exist, which are warm, and how a reload runs.
 
-Every id exists except those in ``config.unknown``. A model starts warm if its
-id is in ``config.warm`` or if a hash of the seed and the id falls below
-``config.warm_fraction`` (so the choice is stable across runs and resets);
-every other model starts cold. A call to a cold model starts a reload that lasts
-``reload_seconds * (1 + U(-jitter, jitter))`` simulated seconds; the model is
-loading until then and warm afterwards. Nothing runs in the background: a
-model's state is derived, whenever asked, from the time its reload ends. Idle
-eviction is not simulated: a warm model stays warm.
+Every id exists except those in ``config.unknown``; which start warm: :func:`initially_warm`.
+Nothing runs in the background: a model's state is derived, whenever asked, from the time
+its reload ends (:meth:`ModelBook.call`). Idle eviction is not simulated: a warm model stays
+warm.
 """
 
 from __future__ import annotations
@@ -57,7 +53,15 @@ class _Model:
 
 
 def initially_warm(config: SimConfig, model_id: str) -> bool:
-    """Whether ``model_id`` starts warm: listed in ``warm`` or chosen by ``warm_fraction``."""
+    """Whether ``model_id`` starts warm: listed in ``warm`` or chosen by ``warm_fraction``.
+
+    Chosen when a hash of the seed and the id falls below ``warm_fraction``, so the choice is
+    stable across runs and resets; every other model starts cold.
+
+    Parameters:
+        config: the simulator's settings.
+        model_id: the model.
+    """
     if model_id in config.warm:
         return True
     if config.warm_fraction <= 0.0:
@@ -67,7 +71,13 @@ def initially_warm(config: SimConfig, model_id: str) -> bool:
 
 
 class ModelBook:
-    """The state of every model called so far; models never called are in their initial state."""
+    """The state of every model called so far; models never called are in their initial state.
+
+    Parameters:
+        config: the simulator's settings (the simulator replaces it on a reconfigure).
+        clock: the time source.
+        rng: the random source of the reloads' jitter.
+    """
 
     def __init__(self, config: SimConfig, clock: Clock, rng: random.Random) -> None:
         self.config = config
@@ -77,7 +87,19 @@ class ModelBook:
         self._loading_ends: dict[str, list[float]] = {}  # owner label -> heap of ready_at
 
     def call(self, model_id: str, owner: str) -> Touch:
-        """A reload call for ``model_id`` by the key labelled ``owner``."""
+        """A reload call for ``model_id`` by the key labelled ``owner``.
+
+        A call to a cold model starts a reload that lasts ``reload_seconds * (1 + U(-jitter,
+        jitter))`` simulated seconds (:meth:`reload_seconds`); the model is loading until then
+        and warm afterwards.
+
+        Parameters:
+            model_id: the model called.
+            owner: the calling key's label; a reload it starts counts as its loading model.
+
+        Returns:
+            What the call did, with the real seconds left when it started or found a reload.
+        """
         config = self.config
         if model_id in config.unknown:
             return Touch(Outcome.UNKNOWN)

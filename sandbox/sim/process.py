@@ -29,7 +29,13 @@ class SimulatorError(RuntimeError):
 
 
 class SimulatorProcess:
-    """One simulator child process; a context manager that always stops it."""
+    """One simulator child process; a context manager that always stops it.
+
+    Parameters:
+        args: ``reloadctl sim`` options (``--port 0``, a free port, is added unless given).
+        start_timeout: seconds ``start`` waits for the child to listen and answer.
+        stop_timeout: seconds ``stop`` waits after SIGTERM before SIGKILL.
+    """
 
     def __init__(
         self,
@@ -52,13 +58,25 @@ class SimulatorProcess:
 
     @property
     def pid(self) -> int:
-        """The child's pid."""
+        """The child's pid.
+
+        Raises:
+            SimulatorError: the child was not started.
+        """
         if self._proc is None:
             raise SimulatorError("not started")
         return self._proc.pid
 
     def start(self) -> str:
-        """Start the child and wait until it answers; returns its base URL."""
+        """Start the child and wait until it answers.
+
+        Returns:
+            Its base URL, ``http://host:port``.
+
+        Raises:
+            SimulatorError: it did not listen or answer within ``start_timeout`` (the child is
+                stopped and the end of its stderr quoted).
+        """
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "sandbox.sim", *self.args],
@@ -81,7 +99,14 @@ class SimulatorProcess:
         return self.base_url
 
     def stop(self) -> int:
-        """Stop the child (SIGTERM, then SIGKILL) and release everything; returns its exit code."""
+        """Stop the child (SIGTERM, then SIGKILL) and release everything.
+
+        Returns:
+            The child's exit code.
+
+        Raises:
+            SimulatorError: the child was not started.
+        """
         proc = self._proc
         if proc is None:
             raise SimulatorError("not started")

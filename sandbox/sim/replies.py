@@ -110,6 +110,12 @@ def unknown_model(model_id: str) -> Reply:
 
 
 def rate_limited(kind: str, message: str, retry_after: float) -> Reply:
-    """HTTP 429 with ``retry_after`` (real seconds) as a number."""
+    """HTTP 429 with ``retry_after`` as a number.
+
+    Parameters:
+        kind: the reply's ledger name.
+        message: the body's ``message``.
+        retry_after: real seconds the caller should wait.
+    """
     body = {"status": "error", "message": message, "retry_after": seconds_value(retry_after)}
     return Reply(kind=kind, status=429, body=dumps(body))

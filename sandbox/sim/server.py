@@ -1,15 +1,8 @@
-"""The simulator's HTTP face: an aiohttp application and :func:`run`.
+"""The simulator's HTTP face: the aiohttp application (:func:`create_app`) and its runners.
 
-Routes (the reload call is served under each prefix a base URL may carry):
-
-- ``POST /model_reload``, ``POST /api/v4/dreambooth/model_reload``,
-  ``POST /api/v6/images/model_reload``: the reload call (see docs/upstream.md);
-- ``GET /_sim/ledger``: the ledger; ``POST /_sim/reset``: forget every call;
-- ``GET /_sim/config`` / ``POST /_sim/config``: read / change run-time knobs;
-- ``GET /_sim/models/{id}``: one model's state.
-
-Handlers never block: latency and held (``timeout``) requests are
-``asyncio.sleep`` calls, cancelled when the client disconnects.
+Handlers never block: latency and held (``timeout``) requests are ``asyncio.sleep`` calls,
+cancelled when the client disconnects. :func:`serve` and :func:`run` start it; the routes are
+listed on :func:`create_app`.
 """
 
 from __future__ import annotations
@@ -108,7 +101,18 @@ async def model_state(request: web.Request) -> web.Response:
 
 
 def create_app(simulator: Simulator, *, log_requests: bool = False) -> web.Application:
-    """The aiohttp application serving ``simulator``."""
+    """The aiohttp application serving ``simulator``.
+
+    Routes (the reload call is served under each prefix a base URL may carry):
+    ``POST /model_reload``, ``/api/v4/dreambooth/model_reload`` and
+    ``/api/v6/images/model_reload``: the reload call (docs/upstream.md); ``GET /_sim/ledger``:
+    the ledger; ``POST /_sim/reset``: forget every call; ``GET`` / ``POST /_sim/config``: read /
+    change run-time knobs; ``GET /_sim/models/{id}``: one model's state.
+
+    Parameters:
+        simulator: the simulated upstream the routes call.
+        log_requests: log one line per reload call (path, HTTP status, answer kind).
+    """
     app = web.Application()
     app[SIMULATOR] = simulator
     app[LOG_REQUESTS] = log_requests
@@ -123,9 +127,12 @@ def create_app(simulator: Simulator, *, log_requests: bool = False) -> web.Appli
 
 
 async def serve(config: SimConfig, out: TextIO, stop: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set (by default: until SIGINT or SIGTERM).
+    """Serve a new simulator until ``stop`` is set.
 
-    Once listening, writes ``simulator listening on URL`` as one line to ``out``.
+    Parameters:
+        config: the simulator's settings, its host and port among them.
+        out: where ``simulator listening on URL`` is written, as one line, once listening.
+        stop: the event that ends serving (``None``: SIGINT or SIGTERM does).
     """
     runner = web.AppRunner(
         create_app(Simulator(config), log_requests=config.log_requests),
@@ -149,7 +156,15 @@ async def serve(config: SimConfig, out: TextIO, stop: asyncio.Event | None = Non
 
 
 def run(config: SimConfig, out: TextIO = sys.stdout) -> int:
-    """Run the simulator in a new event loop until SIGINT or SIGTERM; returns the exit code 0."""
+    """Run the simulator in a new event loop until SIGINT or SIGTERM.
+
+    Parameters:
+        config: the simulator's settings.
+        out: where the ``simulator listening on URL`` line is written.
+
+    Returns:
+        The exit code, 0.
+    """
     asyncio.run(serve(config, out))
     return 0
 

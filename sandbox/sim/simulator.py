@@ -46,7 +46,12 @@ class Ticket:
 
 
 class Simulator:
-    """Models, limits, faults and the ledger of one simulated upstream."""
+    """Models, limits, faults and the ledger of one simulated upstream.
+
+    Parameters:
+        config: the simulator's settings.
+        clock: the time source (``None``: :class:`~sandbox.sim.clock.SystemClock`).
+    """
 
     def __init__(self, config: SimConfig, clock: Clock | None = None) -> None:
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -88,7 +93,17 @@ class Simulator:
         return self._run.models
 
     def reconfigure(self, changes: Mapping[str, object]) -> SimConfig:
-        """Apply run-time changes (see :meth:`SimConfig.updated`); returns the new config."""
+        """Apply run-time changes (``POST /_sim/config``).
+
+        Parameters:
+            changes: field name -> JSON value, as :meth:`SimConfig.updated` takes them.
+
+        Returns:
+            The new config, in force from the next call.
+
+        Raises:
+            SimConfigError: an unknown or fixed field, or a bad value (nothing changes).
+        """
         config = self._config.updated(changes)
         self._config = config
         self.models.config = config
@@ -96,7 +111,15 @@ class Simulator:
         return config
 
     def begin(self, raw: bytes) -> Reply | Ticket:
-        """Receive one reload call with body ``raw``: a reply, or a ticket if admitted."""
+        """Receive one reload call.
+
+        Parameters:
+            raw: the request's body, as received.
+
+        Returns:
+            The reply at once (a fault, 400, 401 or 429), or a :class:`Ticket` if admitted,
+            which the server ends with :meth:`finish` or :meth:`abandon`.
+        """
         now = self.clock.monotonic()
         run = self._run
         try:
