@@ -62,7 +62,8 @@ def notes(quick: bool) -> list[str]:
     return [
         "completion s: from the first enqueue until the contender knows every model is warm "
         "(project: `AsyncResult(batch_id).get()` returns; asyncio: its gather returns; "
-        "naive: every task result is in).",
+        "dramatiq: its Redis counter of final models reaches the count; naive: every task "
+        "result is in).",
         "ideal s: the physical lower bound. Rate-bound: max(2 calls per cold model / rate, "
         "models / rate + one reload time) (the last confirmation cannot come before the last "
         "reload call plus a reload time); queue-bound: models x reload time / queue limit. "
@@ -72,11 +73,17 @@ def notes(quick: bool) -> list[str]:
         "violations: limits the simulator's ledger saw exceeded (calls in any 1 s window > rate, "
         "concurrent requests > in-flight cap, queued incl. loading > queue limit); 429s listed "
         "apart.",
-        "project and naive Celery: 2 worker processes x 4 prefork pool processes each, a fresh "
-        "embedded Redis (append-only) per run; peak RSS sums every worker process and its pool "
-        "children, sampled every 0.25 s with psutil; it counts pages the prefork children share "
-        "with their parent once per process, so peak PSS (shared pages split between sharers) "
-        "is given beside it. asyncio: one process.",
+        f"project: {harness.OPTIONS.describe()}; naive Celery: 2 workers x 4 prefork; both "
+        "with a fresh embedded Redis (append-only) per run; peak RSS sums every worker process "
+        "and its pool children, sampled every 0.25 s with psutil; it counts pages the prefork "
+        "children share with their parent once per process, so peak PSS (shared pages split "
+        "between sharers) is given beside it. asyncio: one process. dramatiq: `dramatiq "
+        "--processes 2 --threads 8` and its Redis rate limiters (WindowRateLimiter counts "
+        "whole seconds of the client's clock: up to twice the rate in a sliding second).",
+        "CPU s/1000 models: CPU seconds (user + system) of the contender's processes and "
+        "children from the first enqueue to the end, per 1,000 models.",
+        "5-real-world: a 120 s reload on the simulator's clock at --time-scale 30 (4 real "
+        "seconds), queue limit 10 incl. loading; its bound is in real seconds.",
         f"naive Celery runs fewer models because its blocking sleep makes it slow ({naive}); "
         "its ideal and ratios are computed for its own count, and it is stopped (reported as "
         "'did not finish') after max(60 s quick / 180 s full, 3 x its ideal).",
@@ -167,7 +174,7 @@ def _write(
     report.write_json(rows, out / "latest.json")
     markdown = report.render_markdown(rows, machine, command=command, notes=notes(quick))
     (out / "latest.md").write_text(markdown)
-    report.write_plot(curves, ideals, out / "latest.png")
+    report.write_plot(curves, ideals, out / "latest.png", rows)
 
 
 if __name__ == "__main__":

@@ -113,16 +113,21 @@ def write_plot(
     curves: Mapping[str, Mapping[str, Sequence[float]]],
     ideals: Mapping[str, float],
     path: Path,
+    rows: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """Models warm over time (from the simulator's ``warm_at``), one subplot per scenario."""
+    """Models warm over time (from the simulator's ``warm_at``), one subplot per scenario,
+    and, given the ``rows``, a last one of CPU seconds per 1,000 models."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(curves)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
+    panels = len(names) + (1 if rows else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6), squeeze=False)
+    if rows:
+        _cpu_bars(axes[0][-1], rows)
+    for ax, name in zip(axes[0], names, strict=False):
         for contender, times in curves[name].items():
             if times:
                 ax.step(list(times), range(1, len(times) + 1), where="post", label=contender)
@@ -137,3 +142,24 @@ def write_plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _cpu_bars(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Grouped bars: CPU s per 1,000 models, per scenario (groups) and contender (bars)."""
+    scenarios = list(dict.fromkeys(str(r["scenario"]) for r in rows))
+    contenders = list(dict.fromkeys(str(r["contender"]) for r in rows))
+    width = 0.8 / max(1, len(contenders))
+    for i, contender in enumerate(contenders):
+        values = {
+            str(r["scenario"]): r.get("cpu_s_per_1000_models") or 0.0
+            for r in rows
+            if r["contender"] == contender
+        }
+        xs = [j + i * width for j in range(len(scenarios))]
+        ax.bar(xs, [values.get(s, 0.0) for s in scenarios], width, label=contender)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(scenarios))])
+    ax.set_xticklabels([s.split("-")[0] for s in scenarios])
+    ax.set_title("CPU s per 1,000 models")
+    ax.set_xlabel("scenario")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
