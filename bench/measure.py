@@ -104,6 +104,7 @@ def build_row(scenario: Scenario, run: RunResult) -> dict[str, Any]:
         "ideal_s": _round(ideal),
         "ratio_to_ideal": _round(completion / ideal if completion and ideal else None, 3),
         "ratio_to_asyncio": None,
+        "ratio_to_dramatiq": None,
         "issue_ideal_s": _round(issue_ideal),
         "ratio_to_issue_ideal": _round(
             completion / issue_ideal if completion and issue_ideal else None, 3
@@ -147,17 +148,19 @@ def build_row(scenario: Scenario, run: RunResult) -> dict[str, Any]:
 
 
 def add_peer_ratios(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fill ``ratio_to_asyncio``: completion over the asyncio peer's, same scenario and count."""
+    """Fill ``ratio_to_asyncio`` and ``ratio_to_dramatiq``: completion over that peer's, in the
+    same scenario with the same count."""
     rows = list(rows)
-    peers = {
-        (r["scenario"], r["models"]): r["completion_s"]
-        for r in rows
-        if r["contender"] == "asyncio" and r["completion_s"]
-    }
-    for row in rows:
-        peer = peers.get((row["scenario"], row["models"]))
-        if peer and row["completion_s"]:
-            row["ratio_to_asyncio"] = round(row["completion_s"] / peer, 3)
+    for peer_name in ("asyncio", "dramatiq"):
+        peers = {
+            (r["scenario"], r["models"]): r["completion_s"]
+            for r in rows
+            if r["contender"] == peer_name and r["completion_s"]
+        }
+        for row in rows:
+            peer = peers.get((row["scenario"], row["models"]))
+            if peer and row["completion_s"]:
+                row[f"ratio_to_{peer_name}"] = round(row["completion_s"] / peer, 3)
     return rows
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine", "render_markdown", "write_json", "write_plot"]
+__all__ = ["machine", "readme_table", "render_markdown", "write_json", "write_plot"]
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("scenario", "scenario"),
@@ -21,6 +21,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("ideal_s", "ideal s"),
     ("ratio_to_ideal", "x ideal"),
     ("ratio_to_asyncio", "x asyncio"),
+    ("ratio_to_dramatiq", "x dramatiq"),
     ("issue_ideal_s", "issue ideal s"),
     ("ratio_to_issue_ideal", "x issue ideal"),
     ("violations", "violations"),
@@ -163,3 +164,46 @@ def _cpu_bars(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
     ax.set_xlabel("scenario")
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3, axis="y")
+
+
+README_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("scenario", "scenario"),
+    ("contender", "contender"),
+    ("models", "models"),
+    ("completion_s", "completion s"),
+    ("ratio_to_ideal", "x ideal"),
+    ("ratio_to_asyncio", "x asyncio"),
+    ("ratio_to_dramatiq", "x dramatiq"),
+    ("violations", "violations"),
+    ("rate_limited", "429s"),
+    ("max_calls_in_any_second", "max calls/s"),
+    ("peak_pss_mb", "peak PSS MB"),
+    ("cpu_s_per_1000_models", "CPU s/1000 models"),
+)
+
+
+def readme_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The README's shorter table of the same rows (the scenario named once per group)."""
+    lines = [
+        "| " + " | ".join(title for _, title in README_COLUMNS) + " |",
+        "|" + "|".join("---" for _ in README_COLUMNS) + "|",
+    ]
+    previous = None
+    for row in rows:
+        cells = []
+        for key, _ in README_COLUMNS:
+            if key == "scenario":
+                cells.append("" if row["scenario"] == previous else str(row["scenario"]))
+            elif key == "completion_s":
+                cells.append(_completion(row))
+            else:
+                cells.append(_cell(row.get(key)))
+        previous = row["scenario"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(readme_table(json.loads(Path(sys.argv[1]).read_text())), end="")

@@ -128,3 +128,13 @@ def test_cpu_seconds_are_reported_per_1000_models() -> None:
 def test_a_run_without_cpu_figures_reports_none() -> None:
     row = build_row(RATE, run())
     assert row["cpu_s"] is None and row["cpu_s_per_1000_models"] is None
+
+
+def test_the_dramatiq_peer_gets_a_ratio_column_of_its_own() -> None:
+    rows = [
+        {"scenario": "s", "models": 10, "contender": "project", "completion_s": 9.0},
+        {"scenario": "s", "models": 10, "contender": "dramatiq", "completion_s": 10.0},
+    ]
+    project = add_peer_ratios(rows)[0]
+    assert project["ratio_to_dramatiq"] == 0.9
+    assert "ratio_to_asyncio" not in project  # no asyncio row in this scenario
