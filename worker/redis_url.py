@@ -6,7 +6,7 @@ kombu and Celery all read the same way; ``connect`` builds a redis-py client fro
 ``SentinelOptions`` hands kombu and Celery the master name (``REDIS_SENTINEL_MASTER``) and
 the sentinels' password (``REDIS_SENTINEL_PASSWORD``). The ``Failover*`` connection
 classes turn a demoted master's ``READONLY`` into a lost connection, so every client
-reconnects to the new master. Why: docs/decisions/0013-failover-is-a-lost-connection.md.
+reconnects to the new master. Why: docs/decisions/0011-failover-is-a-lost-connection.md.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ variable, the value and the expected form on the first bad value::
 
     RELOAD_RATE_LIMIT='fast': expected '<count>/<s|m|h>' such as '5/s'
 
-Why by hand: docs/decisions/0015-settings-parsed-by-hand.md.
+Why by hand: docs/decisions/0013-settings-parsed-by-hand.md.
 """
 
 from __future__ import annotations

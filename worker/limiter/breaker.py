@@ -4,7 +4,7 @@
 ``succeeded()`` after it move the breaker (closed, open, half-open), whose state is in
 Redis so every worker sees it at once (scripts ``BREAKER_*`` in :mod:`worker.limiter.scripts`).
 
-Why: docs/decisions/0010-the-account-breaker.md
+Why: docs/decisions/0008-the-account-breaker.md
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Every worker builds a ``Limiter`` on the same Redis and ``scope`` (a hash of the
 reason); the caller parks its task instead of sleeping (design rule 2, docs/design.md).
 A 429 calls ``pause()`` and ``shrink()`` (rule 3). Keys: :mod:`worker.limiter.scripts`.
 
-Why: docs/decisions/0011-a-hand-written-limiter.md
+Why: docs/decisions/0009-a-hand-written-limiter.md
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A Redis restart raises a reconnectable error instead of stopping the worker; an
 unreadable message is kept in the dead-letter list (``worker.messaging.deadletter``); a
 demoted master's ``READONLY`` is a lost connection (``worker.redis_url``).
 ``SentinelTransport`` is kombu's Sentinel transport with the same fixes.
-Why, and the guard test: docs/decisions/0012-kombu-transport-overrides.md.
+Why, and the guard test: docs/decisions/0010-kombu-transport-overrides.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ A retry whose exception is a ``Waiting`` (a task parked to wait) stores no RETRY
 real errors still do. Its connections are ``worker.redis_url``'s ``Failover*`` classes: a
 demoted master's ``READONLY`` is a lost connection, retried like one.
 ``SentinelResultBackend`` is the same on Celery's ``SentinelBackend`` (a ``sentinel://`` URL).
-Why: docs/decisions/0016-waits-store-no-result-record.md.
+Why: docs/decisions/0014-waits-store-no-result-record.md.
 """
 
 from __future__ import annotations
