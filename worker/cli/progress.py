@@ -2,15 +2,16 @@
 
 Used by ``reloadctl warmup --wait``: ``watch_batch`` polls the batch's counts and summary
 about twice a second and hands each ``Snapshot`` to a display (``open_display``: a rich live
-panel on a terminal, else one plain line every few seconds, no escape codes). The estimate and
-the renderings are pure functions, tested without a clock or Redis.
+panel on a terminal, else one plain line every few seconds, no escape codes). The estimate
+(``worker.batch.estimate``) and the renderings are pure functions, tested without a clock or
+Redis.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TextIO
@@ -21,6 +22,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from worker.batch.estimate import estimate_seconds_left
 from worker.batch.ledger import FINAL_STATES, STATES
 
 __all__ = [
@@ -39,7 +41,6 @@ __all__ = [
 ]
 
 POLL_SECONDS = 0.5
-MIN_RATE_SPAN_SECONDS = 10.0
 PLAIN_EVERY_SECONDS = 5.0
 _STATE_STYLES = {
     "queued": "dim",
@@ -65,38 +66,6 @@ class Snapshot:
     def done(self) -> int:
         """How many models are final (warm, failed or cancelled)."""
         return sum(self.counts.get(state, 0) for state in FINAL_STATES)
-
-
-def estimate_seconds_left(samples: Sequence[tuple[float, int]], total: int) -> float | None:
-    """Seconds until every model is final, from the rate at which models became final.
-
-    The rate is measured since the first model became final (the first reloads take their
-    full load time before anything finishes), or, when nothing more has finished since, as
-    final models over elapsed time. Either must span ``MIN_RATE_SPAN_SECONDS``: one instant
-    failure (an unknown model) is no rate.
-
-    Parameters:
-        samples: ``(elapsed seconds, final models)`` in time order, the last one now.
-        total: the batch's models.
-
-    Returns:
-        The estimate, or ``None`` ("estimating…") until a rate can be measured.
-    """
-    if not samples:
-        return None
-    now, done = samples[-1]
-    if done >= total:
-        return 0.0
-    if done == 0:
-        return None
-    first_time, first_done = next((t, d) for t, d in samples if d > 0)
-    if done > first_done and now - first_time >= MIN_RATE_SPAN_SECONDS:
-        rate = (done - first_done) / (now - first_time)
-    elif now >= MIN_RATE_SPAN_SECONDS:
-        rate = done / now
-    else:
-        return None
-    return (total - done) / rate
 
 
 class ProgressTracker:

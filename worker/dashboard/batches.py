@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.batch.estimate import estimate_seconds_left
 from worker.batch.ids import header_task_id
 from worker.batch.ledger import FINAL_STATES, STATES
 from worker.dashboard.sources import Sources
@@ -82,10 +83,8 @@ class BatchView:
 def seconds_left(
     final_times: list[float], total: int, *, started: float, now: float
 ) -> float | None:
-    """Seconds until every model is final, from the times models became final.
-
-    The rate is that of the models final after the first one (the first reloads take
-    their whole load time before anything ends).
+    """Seconds until every model is final, from the times models became final
+    (``worker.batch.estimate``, over spans of at least ``MIN_SPAN_SECONDS``).
 
     Parameters:
         final_times: the Redis times at which the batch's final models became final.
@@ -97,18 +96,9 @@ def seconds_left(
         The estimate; ``0.0`` once all are final; ``None`` while nothing is final or less than
         ``MIN_SPAN_SECONDS`` were measured.
     """
-    done = len(final_times)
-    if done >= total:
-        return 0.0
-    if done == 0:
-        return None
-    times = sorted(final_times)
-    span = now - times[0]
-    if done > 1 and span >= MIN_SPAN_SECONDS:
-        return (total - done) * span / (done - 1)
-    if now - started >= MIN_SPAN_SECONDS:
-        return (total - done) * (now - started) / done
-    return None
+    samples = [(t - started, n) for n, t in enumerate(sorted(final_times), 1)]
+    samples.append((now - started, len(final_times)))
+    return estimate_seconds_left(samples, total, min_span=MIN_SPAN_SECONDS)
 
 
 def warm_curve(rows: Sequence[ModelRow], started: float) -> list[tuple[float, int]]:
