@@ -202,7 +202,7 @@ class Reloader:
         except BaseException:
             self.limiter.release(decision.lease)  # a bug or a lost Redis must not keep the slot
             raise
-        loading = answered or flight["accepted"] == "1" or flight["loading_seen"] == "1"
+        loading = answered or _upstream_has_it(flight)
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
             # The upstream counts a loading model against the account's queue: keep its
             # slot until the next check (and the call it makes) is over.
@@ -322,7 +322,7 @@ class Reloader:
             return self._schedule(
                 flight, model_id, now, delay, f"loading{eta}", polls=polls, loading_seen=1, errors=0
             )
-        if flight["accepted"] == "1" or flight["loading_seen"] == "1":
+        if _upstream_has_it(flight):
             return self._finish(flight, model_id, "warm", None, calls, how)
         if answer.ready:  # "already loaded": confirm in seconds, not after a reload time
             if self.settings.warm_policy == "timer":
@@ -382,9 +382,15 @@ def _answer_kind(answer: Accepted | Loading, flight: dict[str, str]) -> str:
     confirms a reload (or says the model is loaded already), else accepted or loading."""
     if isinstance(answer, Loading):
         return "loading"
-    if answer.ready or flight["accepted"] == "1" or flight["loading_seen"] == "1":
+    if answer.ready or _upstream_has_it(flight):
         return "warm"
     return "accepted"
+
+
+def _upstream_has_it(flight: dict[str, str]) -> bool:
+    """Whether the upstream already accepted this flight's reload or reported it loading:
+    its next answer confirms the model warm, and it counts against the account's queue."""
+    return flight["accepted"] == "1" or flight["loading_seen"] == "1"
 
 
 def _stage(flight: dict[str, str]) -> Stage:
