@@ -85,3 +85,22 @@ def child_pids(pid: int) -> set[int]:
     except FileNotFoundError:
         pass
     return found
+
+
+def launch_until_a_third_called(
+    producer: Any, sim: Any, models: list[str], *, callback_url: str
+) -> str:
+    """Send ``warmup_batch`` by name, then wait until the upstream has seen a third of its
+    models (the batch far from done): the moment the fault tests strike. Returns its id."""
+    from tests.integration.conftest import ledger_of
+
+    request = producer.send_task(
+        "warmup_batch", args=[models], kwargs={"callback_url": callback_url}
+    )
+    batch_id: str = result_of(producer, request.id, timeout=30)
+    wait_until(
+        lambda: len(ledger_of(sim)["calls_per_model"]) >= len(models) // 3,
+        timeout=30,
+        what="a third of the models called",
+    )
+    return batch_id

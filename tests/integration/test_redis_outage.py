@@ -52,6 +52,7 @@ from tests.integration.conftest import API_KEY, ledger_of, worker_env
 from tests.integration.reliability import (
     assert_no_lease_past_expiry,
     child_pids,
+    launch_until_a_third_called,
     max_calls,
     result_of,
     wait_until,
@@ -220,16 +221,8 @@ def _outage(
     try:
         with WebhookReceiver() as hook:
             sent_at = time.monotonic()
-            request = producer.send_task(
-                "warmup_batch", args=[MODELS], kwargs={"callback_url": hook.url}
-            )
-            batch_id = result_of(producer, request.id, timeout=30)
             # Given a third of the models called, and the batch far from done...
-            wait_until(
-                lambda: len(ledger_of(sim)["calls_per_model"]) >= len(MODELS) // 3,
-                timeout=30,
-                what="a third of the models called",
-            )
+            batch_id = launch_until_a_third_called(producer, sim, MODELS, callback_url=hook.url)
             before: list[dict[str, int]] = []
             downs: list[float] = []
             for n in range(scenario.times):

@@ -36,7 +36,11 @@ from sandbox.embedded_redis import SentinelGroup
 from sandbox.processes import CeleryProcess
 from sandbox.sim.process import SimulatorProcess
 from tests.integration.conftest import API_KEY, ledger_of, worker_env
-from tests.integration.reliability import child_pids, result_of, wait_until
+from tests.integration.reliability import (
+    child_pids,
+    launch_until_a_third_called,
+    result_of,
+)
 from tests.integration.webhook_receiver import WebhookReceiver
 from worker.client import client_app
 from worker.redis_url import SentinelOptions, connect
@@ -119,16 +123,8 @@ def _failover(
     master_port, replica_port = group.master.port, group.replicas[0].port
     try:
         with WebhookReceiver() as hook:
-            request = producer.send_task(
-                "warmup_batch", args=[MODELS], kwargs={"callback_url": hook.url}
-            )
-            batch_id = result_of(producer, request.id, timeout=30)
             # Given a third of the models called, and the batch far from done...
-            wait_until(
-                lambda: len(ledger_of(sim)["calls_per_model"]) >= len(MODELS) // 3,
-                timeout=30,
-                what="a third of the models called",
-            )
+            batch_id = launch_until_a_third_called(producer, sim, MODELS, callback_url=hook.url)
             counts = client.hgetall(f"reload:batch:{batch_id}:counts")
             before = {k.decode(): int(v) for k, v in counts.items() if int(v)}
 
