@@ -306,7 +306,7 @@ def run_demo(models: int, reload_seconds: float, log_dir: Path, stack: _Stack) -
 )
 @click.option("--keep-logs", is_flag=True, help="Keep the processes' log files afterwards.")
 def demo(models: int, reload_seconds: float, keep_logs: bool) -> None:
-    """Start Redis, the simulator, two workers and Flower; warm a batch; stop everything.
+    """Start Redis, the simulator, two workers, Flower and the dashboard; warm a batch; stop all.
 
     Needs nothing running and no API key. Exit 0 when every model is warm except
     the one that deliberately does not exist; 1 otherwise; 130 when interrupted.
