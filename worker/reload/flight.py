@@ -61,11 +61,16 @@ class Attachment:
             ``"created"`` (a new flight) or ``"fresh"`` (warm moments ago: no flight).
         flight_id: the flight (for ``"fresh"``, the one that warmed it).
         fresh: the remembered outcome, for ``"fresh"`` only.
+        flight: the flight's fields as ``read`` returns them (None: the flight is gone, or
+            the model's hash is another flight's: it ended).
+        locked: the task took the model's step lock (asked for, and the step was due).
     """
 
     how: Literal["attached", "joined", "created", "fresh"]
     flight_id: str
     fresh: Outcome | None = None
+    flight: dict[str, str] | None = None
+    locked: bool = False
 
 
 class FlightStore:
@@ -102,32 +107,51 @@ class FlightStore:
         self._unlock = client.register_script(scripts.UNLOCK)
 
     def attach(
-        self, model_id: str, task_id: str, *, new_id: str, now: float, deadline: float
+        self,
+        model_id: str,
+        task_id: str,
+        *,
+        new_id: str,
+        now: float,
+        deadline: float,
+        lock_if_due: bool = False,
     ) -> Attachment:
-        """Attach ``task_id`` to the model's flight, creating one if there is none.
+        """Attach ``task_id`` to the model's flight, creating one if there is none, and read
+        it (one round trip: a task's whole look at its flight).
 
         Parameters:
             model_id: the model.
             task_id: the ``reload_model`` task.
             new_id: the id of the flight to create, if one is needed.
-            now: the Redis time, the new flight's start.
+            now: the Redis time, the new flight's start; the step is due if its
+                ``next_at`` is not later.
             deadline: the Redis time by which a new flight must end.
+            lock_if_due: also take the step lock (as ``lock`` does) if the step is due;
+                the caller ``unlock``s it after the step.
 
         Returns:
-            How the task is attached (see ``Attachment``).
+            How the task is attached, the flight's fields and the lock (see ``Attachment``).
         """
         keys = [
             c.task_flight_key(task_id, model_id),
             c.flight_key(model_id),
             c.last_warm_key(model_id),
+            c.step_lock_key(model_id),
+            c.WORKERS_KEY,
         ]
-        how, value = self._attach(keys=keys, args=[new_id, repr(now), repr(deadline), self._ttl])
+        holder = f"{self._owner}|{task_id}" if lock_if_due else ""
+        args: list[str | int | float] = [
+            new_id, repr(now), repr(deadline), self._ttl, holder, self._lock_ms, self._dead_after
+        ]  # fmt: skip
+        how, value, raw, locked = self._attach(keys=keys, args=args)
         how, value = _text(how), _text(value)
         if how == "fresh":
             fresh = Outcome.from_json(value)
             return Attachment("fresh", fresh.flight_id, fresh)
         assert how in ("attached", "joined", "created")
-        return Attachment(how, value)  # type: ignore[arg-type]
+        pairs = iter(_text(item) for item in raw)
+        flight = dict(zip(pairs, pairs, strict=True)) or None
+        return Attachment(how, value, flight=flight, locked=int(locked) > 0)  # type: ignore[arg-type]
 
     def detach(self, task_id: str, model_id: str) -> None:
         """Forget which flight ``task_id`` is attached to for the model (it is done with it).

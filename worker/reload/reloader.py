@@ -132,23 +132,25 @@ class Reloader:
             new_id=uuid.uuid4().hex,
             now=now,
             deadline=now + self.settings.deadline_seconds,
+            lock_if_due=True,
         )
         if attachment.fresh is not None:  # confirmed warm moments ago: no call needed
             return Final(replace(attachment.fresh, upstream_calls=0, finished_at=now), "fresh")
-        flight_id = attachment.flight_id
-        outcome = self.flights.outcome(flight_id)
-        if outcome is not None:
-            return Final(outcome, attachment.how)
-        flight = self.flights.read(model_id, flight_id)
-        if flight is None:
+        flight = attachment.flight
+        if flight is None:  # the flight ended (its outcome is stored) or was lost
+            outcome = self.flights.outcome(attachment.flight_id)
+            if outcome is not None:
+                return Final(outcome, attachment.how)
             return self._lost(model_id, task_id)
         due_in = float(flight["next_at"]) - now
         if due_in > 0:
+            if attachment.locked:  # never, as the script compares the same times; be safe
+                self.flights.unlock(model_id, task_id)
             return self._later(due_in, flight["reason"] or "waiting for its next step", flight)
-        if not self.flights.lock(model_id, task_id):
+        if not attachment.locked:
             return Later(BUSY_RETRY_SECONDS, "another task is advancing this model", _stage(flight))
         try:
-            return self._step(model_id, flight_id, task_id, attachment.how, priority)
+            return self._step(flight, model_id, task_id, attachment.how, priority)
         finally:
             self.flights.unlock(model_id, task_id)
 
@@ -162,14 +164,9 @@ class Reloader:
         return Later(seconds, reason, _stage(flight))
 
     def _step(
-        self, model_id: str, flight_id: str, task_id: str, how: str, priority: str
+        self, flight: dict[str, str], model_id: str, task_id: str, how: str, priority: str
     ) -> Final | Later:
-        flight = self.flights.read(model_id, flight_id)
-        if flight is None:  # finished by another task between our read and our lock
-            outcome = self.flights.outcome(flight_id)
-            if outcome is not None:
-                return Final(outcome, how)
-            return self._lost(model_id, task_id)
+        """One step of the flight, whose fields were read under its step lock."""
         now = self.clock()
         calls = int(flight["calls"])
         if now >= float(flight["deadline"]):

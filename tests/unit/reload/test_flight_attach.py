@@ -111,3 +111,57 @@ def test_given_a_task_id_reused_for_another_model_then_it_does_not_find_the_firs
 
     assert other.how == "created"
     assert other.flight_id == "f2"
+
+
+def test_attaching_reads_the_flight_in_the_same_round_trip(flights: FlightStore) -> None:
+    flights.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+    flights.update("model-a", calls=3, reason="loading")
+
+    again = flights.attach("model-a", "task-1", new_id="f2", now=NOW + 1, deadline=NOW + 1801)
+
+    assert again.how == "attached" and again.flight == flights.read("model-a", "f1")
+    assert again.flight is not None and again.flight["calls"] == "3"
+    assert again.locked is False  # not asked for
+
+
+def test_given_a_due_step_when_asked_then_attaching_takes_the_step_lock(
+    flights: FlightStore,
+) -> None:
+    first = flights.attach(
+        "model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800, lock_if_due=True
+    )
+    second = flights.attach(
+        "model-a", "task-2", new_id="f2", now=NOW, deadline=NOW + 1800, lock_if_due=True
+    )
+
+    assert first.locked is True  # a new flight is due at once
+    assert second.how == "joined" and second.locked is False  # task-1 holds it
+    assert flights.lock("model-a", "task-3") is False
+    flights.unlock("model-a", "task-1")
+    assert flights.lock("model-a", "task-3") is True
+
+
+def test_given_a_step_not_due_then_attaching_takes_no_lock(flights: FlightStore) -> None:
+    flights.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+    flights.update("model-a", next_at=repr(NOW + 5))
+
+    later = flights.attach(
+        "model-a", "task-1", new_id="f2", now=NOW + 1, deadline=NOW + 1801, lock_if_due=True
+    )
+
+    assert later.locked is False and later.flight is not None
+    assert flights.lock("model-a", "task-9") is True  # nobody took it
+
+
+def test_given_the_flight_ended_then_attaching_returns_no_fields(flights: FlightStore) -> None:
+    flights.attach("model-a", "task-1", new_id="f1", now=NOW, deadline=NOW + 1800)
+    warm = Outcome("model-a", "warm", None, 2, "f1", NOW + 3)
+    flights.finish(warm, fresh_seconds=0)
+
+    ended = flights.attach(
+        "model-a", "task-1", new_id="f2", now=NOW + 4, deadline=NOW + 1804, lock_if_due=True
+    )
+
+    assert ended.how == "attached" and ended.flight_id == "f1"
+    assert ended.flight is None and ended.locked is False
+    assert flights.outcome("f1") == warm
