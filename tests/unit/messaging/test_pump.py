@@ -204,3 +204,32 @@ def test_given_a_heartbeat_that_rode_out_an_outage_then_no_live_worker_is_taken_
 
     assert client.sismember(c.held_key("other"), "t1")
     assert client.zscore(c.DUE_KEY, "t1") is None
+
+
+def test_a_workers_publishes_send_no_task_sent_event(
+    lot: LotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pump's publishes are wake-ups Flower already knows: no ``task-sent`` event each."""
+    from celery import Celery
+
+    app = Celery("pump-events", broker="memory://", set_as_current=False)
+    app.conf.task_send_sent_event = True  # as worker.celery configures it, for producers
+    messages: list[Any] = []
+    send = app.amqp.send_task_message
+    monkeypatch.setattr(
+        app.amqp, "send_task_message", lambda p, n, m, **o: (messages.append(m), send(p, n, m, **o))
+    )
+    app.send_task("t.add", [1], task_id="before")
+    monkeypatch.setattr(pump_module, "current_lot", lambda: lot("w1"))
+
+    worker = type("Worker", (), {"app": app, "concurrency": 1})()
+    step = pump_module.PumpStep(worker)
+    step.start(worker)
+    try:
+        app.send_task("t.add", [2], task_id="woken")
+    finally:
+        step.stop(worker)
+        app.close()
+
+    assert messages[0].sent_event is not None  # a producer's first send: Flower sees it sent
+    assert messages[1].sent_event is None
