@@ -85,10 +85,10 @@ def _advance(task: ParkingTask, model_id: str, batch_id: str | None, priority: s
         if batch_id is not None:
             _record(batch_id, step.outcome)
         return step.outcome
-    if batch_id is not None:
-        rt.ledger.set_state(batch_id, model_id, step.stage, now=rt.clock(), reason=step.reason)
-        if rt.ledger.cancelled(batch_id, model_id):  # cancelled during this step: stop now
-            return _cancelled(task, model_id)
+    if batch_id is not None and rt.ledger.set_waiting(
+        batch_id, model_id, step.stage, now=rt.clock(), reason=step.reason
+    ):
+        return _cancelled(task, model_id)  # cancelled during this step: stop now
     raise task.wait(Waiting(step.reason), step.seconds)
 
 

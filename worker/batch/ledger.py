@@ -142,11 +142,42 @@ class Ledger:
         Raises:
             ValueError: ``state`` is not one of ``STATES``.
         """
+        return self._set(batch_id, model_id, state, now=now, reason=reason, calls=calls) == 1
+
+    def set_waiting(
+        self, batch_id: str, model_id: str, stage: str, *, now: float, reason: str
+    ) -> bool:
+        """Record a waiting model's stage and reason (as ``set_state``), and say whether the
+        batch cancelled it meanwhile: one round trip for a task about to park.
+
+        Parameters:
+            batch_id: the batch.
+            model_id: the model.
+            stage: ``"waiting"`` or ``"reloading"``.
+            now: the Redis time of the change.
+            reason: what it waits for.
+
+        Returns:
+            True if the model is cancelled in the batch (its task stops instead of parking).
+        """
+        return self._set(batch_id, model_id, stage, now=now, reason=reason) == -1
+
+    def _set(
+        self,
+        batch_id: str,
+        model_id: str,
+        state: str,
+        *,
+        now: float,
+        reason: str | None = None,
+        calls: int = 0,
+    ) -> int:
+        """SET_STATE's answer: 1 changed, 0 unchanged, -1 cancelled (unchanged)."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         record = json.dumps({"state": state, "reason": reason, "at": now, "calls": calls})
         keys = [c.batch_models_key(batch_id), c.batch_counts_key(batch_id), c.batch_key(batch_id)]
-        return bool(self._set_state(keys=keys, args=[model_id, state, record, repr(now)]))
+        return int(self._set_state(keys=keys, args=[model_id, state, record, repr(now)]))
 
     def set_webhook_status(self, batch_id: str, status: str) -> None:
         """Record the webhook's delivery status (``pending``, ``delivered: ...``, ...)."""

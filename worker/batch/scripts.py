@@ -19,11 +19,13 @@ __all__ = ["CANCEL", "CLAIM", "COMPLETE", "CREATE", "SELECT", "SET_STATE"]
 
 # KEYS[1] models hash, KEYS[2] counts hash, KEYS[3] batch hash
 # ARGV[1] model id, ARGV[2] new state, ARGV[3] record JSON, ARGV[4] now
-# Returns 1 if the state changed, 0 if the model was unknown, already final or unchanged.
+# Returns 1 if the state changed, 0 if the model was unknown, already final or unchanged,
+# -1 if it was cancelled (final too: unchanged).
 SET_STATE = """
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return 0 end
 local old_state = cjson.decode(old)['state']
+if old_state == 'cancelled' then return -1 end
 local final = ARGV[2] == 'warm' or ARGV[2] == 'failed' or ARGV[2] == 'cancelled'
 if old_state == 'warm' or old_state == 'failed' or old_state == 'cancelled' then return 0 end
 if old_state == ARGV[2] and not final then return 0 end

@@ -49,6 +49,20 @@ def test_given_a_cancelled_model_when_a_late_task_writes_then_nothing_changes(
     assert ledger.cancelled("b1", "r") and not ledger.cancelled("b1", "ok")
 
 
+def test_a_waiting_model_records_its_stage_and_learns_of_a_cancel_in_one_call(
+    ledger: Ledger,
+) -> None:
+    open_batch(ledger)
+
+    assert ledger.set_waiting("b1", "w", "reloading", now=NOW + 5, reason="loading") is False
+    assert ledger.models("b1")["w"]["state"] == "reloading"
+    ledger.cancel("b1", now=NOW + 10)
+
+    assert ledger.set_waiting("b1", "w", "waiting", now=NOW + 11, reason="limiter") is True
+    assert ledger.models("b1")["w"]["state"] == "cancelled"  # unchanged
+    assert ledger.set_waiting("b1", "ok", "waiting", now=NOW + 12, reason="x") is False  # warm
+
+
 def test_given_a_cancelled_batch_then_it_completes_and_its_summary_lists_them(
     ledger: Ledger,
 ) -> None:
