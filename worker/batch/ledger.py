@@ -162,19 +162,12 @@ class Ledger:
         """
         return self._set(batch_id, model_id, stage, now=now, reason=reason) == -1
 
-    def _set(
-        self,
-        batch_id: str,
-        model_id: str,
-        state: str,
-        *,
-        now: float,
-        reason: str | None = None,
-        calls: int = 0,
-    ) -> int:
-        """SET_STATE's answer: 1 changed, 0 unchanged, -1 cancelled (unchanged)."""
+    def _set(self, batch_id: str, model_id: str, state: str, *, now: float, **fields: Any) -> int:
+        """SET_STATE's answer: 1 changed, 0 unchanged, -1 cancelled (unchanged); ``fields``
+        are the record's ``reason`` and ``calls``."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
+        reason, calls = fields.get("reason"), fields.get("calls", 0)
         record = json.dumps({"state": state, "reason": reason, "at": now, "calls": calls})
         keys = [c.batch_models_key(batch_id), c.batch_counts_key(batch_id), c.batch_key(batch_id)]
         return int(self._set_state(keys=keys, args=[model_id, state, record, repr(now)]))
