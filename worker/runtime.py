@@ -123,10 +123,16 @@ def build_runtime(settings: Settings) -> Runtime:
             clock=clock,
             breaker=Breaker(client, key_scope(api_key), probe_seconds=call_seconds),
             on_key_stopped=_wake_waiters,
+            on_slot_freed=_wake_for_a_slot,
             monitor=monitor,
         ),
         clock=clock,
     )
+
+
+def _wake_for_a_slot(task_id: str) -> None:
+    """A release freed the slot ``task_id`` waits for: make its parked job due now."""
+    parking_lot().wake([task_id])
 
 
 def _wake_waiters() -> None:

@@ -23,6 +23,11 @@ __all__ = ["Go", "Limiter", "Wait"]
 # When the in-flight cap is reached, a slot usually frees as soon as a request
 # returns, so the suggested retry is short (the earliest lease expiry if sooner).
 IN_FLIGHT_RETRY_SECONDS = 0.25
+# A caller with an id waiting for a slot is woken by the release that frees it (see
+# ``release``); without a wake (one that came before it parked, a holder that died) it
+# looks again after this long at most, or at its turn: a crowd's turns are spread so that
+# together they look about ``max_in_flight`` times in this long.
+SLOT_WAIT_SECONDS = 2.0
 # How long an in-flight cap lowered by 429s is remembered without news (seconds).
 CAP_MEMORY = 600.0
 # The rate's window is rate_period + SKEW. A grant counts from its call's answer (an upper
@@ -138,6 +143,7 @@ class Limiter:
         self.rate_limited_key = f"{base}:429s"
         self.high_key = f"{base}:high"
         self.high_turns_key = f"{base}:hturns"
+        self.slots_key = f"{base}:slots"
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -169,7 +175,9 @@ class Limiter:
                 comes back, extended; once expired, this is a plain acquire.
             priority: ``"high"`` or ``"normal"``; while a high ``caller`` waits for its
                 turn, no normal caller takes the grant it waits for.
-            caller: the caller's id (a task id), needed for ``priority="high"``.
+            caller: the caller's id (a task id), needed for ``priority="high"``; a caller
+                with an id told to wait for a slot joins the line of those ``release``
+                names to wake (its wait is a backstop, see ``SLOT_WAIT_SECONDS``).
 
         Returns:
             ``Go`` with the lease, or ``Wait`` with the longest blocking wait and its reason.
@@ -187,6 +195,7 @@ class Limiter:
                     self.cap_key,
                     self.high_key,
                     self.high_turns_key,
+                    self.slots_key,
                 ],
                 args=[
                     self.rate_count,
@@ -199,6 +208,7 @@ class Limiter:
                     repr(self.dead_after),
                     priority,
                     caller,
+                    repr(SLOT_WAIT_SECONDS),
                 ],
             ),
         )
@@ -219,7 +229,7 @@ class Limiter:
         if grant:
             self._started(keys=[self.calls_key], args=[grant, repr(self.window)])
 
-    def release(self, lease: str) -> None:
+    def release(self, lease: str) -> str:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.
 
         The call made under the lease is over: its grant stays in the rate window and
@@ -227,11 +237,16 @@ class Limiter:
 
         Parameters:
             lease: ``Go.lease``.
+
+        Returns:
+            The caller to wake for the slot (the first in line, now out of it), or ``""``.
         """
         grant = self._unanswered.pop(lease, "")
-        self._release(
-            keys=[self.leases_key, self.calls_key], args=[lease, grant, repr(self.window)]
+        reply = self._release(
+            keys=[self.leases_key, self.calls_key, self.slots_key],
+            args=[lease, grant, repr(self.window)],
         )
+        return _text(cast("list[Any]", reply)[1])
 
     def renew(self, lease: str, seconds: float) -> bool:
         """Extend a live lease to expire at now + ``seconds`` (never earlier than it was).

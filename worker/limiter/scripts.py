@@ -13,6 +13,8 @@ longer matters, so an idle scope leaves nothing behind and nothing is kept per m
 - ``leases``: zset lease id -> lease expiry, the live leases; expires at the latest one.
 - ``pause``: the pause's end time; expires then.
 - ``turns``: the next turn handed to a waiting caller (ACQUIRE); expires then.
+- ``slots``: zset caller -> since when, the callers with an id waiting for a slot, each
+  woken by the release that frees one (RELEASE); expires a minute after the last joined.
 - ``high``, ``hturns``: waiting high-priority callers (zset caller -> turn) and their next
   turn; expire 2 s after the last turn.
 - ``cap``, ``cap:ok``: the in-flight cap lowered by 429s and the successes counted since
@@ -35,6 +37,10 @@ __all__ = [
     "SHRINK",
     "STARTED",
 ]
+
+# The line of callers waiting for a slot (ACQUIRE, RELEASE) is forgotten this long after
+# the last one joined it (nobody is waiting any more).
+SLOT_LINE_SECONDS = 60.0
 
 # The helpers every script starts with: the Redis clock as float seconds, a float
 # as a "%.6f" string, and a PEXPIRE that is never 0 ms (PEXPIRE 0 deletes the key).
@@ -72,6 +78,9 @@ end
 #   KEYS[7] high  (ZSET) waiting high-priority callers -> their turn
 #   KEYS[8] hturns (GET, SET PX) the next free turn for a high-priority waiter
 #   ARGV[9] 'high' or 'normal', ARGV[10] the caller's id (a task id; '' for none)
+#   KEYS[9] slots (ZSET) callers waiting for a slot -> since when (high ones first)
+#   ARGV[11] the longest in-flight wait of a caller with an id (it is woken sooner:
+#            RELEASE names the first caller in line when it frees a slot)
 # A normal caller is told to wait ('priority') while a high one is due within a pace.
 # Returns {1, now, lease, grant} when granted (lease = the held one if it was live,
 # else ARGV[5]; grant = ARGV[5], the grant's member in the calls set), else
@@ -79,6 +88,7 @@ end
 # ("paused" | "in_flight" | "rate"); seconds > 0.
 ACQUIRE = (
     _PRELUDE
+    + f"local SLOT_LINE_SECONDS = {SLOT_LINE_SECONDS!r}\n"
     + """
 local rate_count = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -122,10 +132,14 @@ if not holding and live >= max_in_flight and dead_after > 0 then
     live = redis.call('ZCARD', KEYS[2])
 end
 if not holding and live >= max_in_flight then
-    -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go.
+    -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go. A
+    -- caller with an id is woken by the release that frees its slot (RELEASE), so its
+    -- wait is only a backstop (ARGV[11]); one without comes back soon to look again.
     local freeing = redis.call('ZRANGE', KEYS[2], live - max_in_flight, live - max_in_flight,
                                'WITHSCORES')
-    local w = math.min(tonumber(freeing[2]) - now, in_flight_retry)
+    local cap = in_flight_retry
+    if ARGV[10] ~= '' then cap = tonumber(ARGV[11]) end
+    local w = math.min(tonumber(freeing[2]) - now, cap)
     if w > wait then
         wait, reason = w, 'in_flight'
     end
@@ -166,7 +180,8 @@ if wait > 0 then
         -- ahead of the normal ones.
         local pace = rate_pace
         if reason == 'in_flight' then
-            pace = in_flight_retry / max_in_flight
+            pace = math.min(wait, in_flight_retry) / max_in_flight
+            if ARGV[10] ~= '' then pace = wait / max_in_flight end
         end
         local turns = KEYS[4]
         if high then turns = KEYS[8] end
@@ -179,10 +194,21 @@ if wait > 0 then
         redis.call('ZADD', KEYS[7], fmt(now + wait), ARGV[10])
         pexpire_at_least(KEYS[7], wait + 2.0)
     end
+    if reason == 'in_flight' and ARGV[10] ~= '' then
+        -- In line for a slot, first come first woken (high callers ahead): NX keeps the
+        -- place of one that was already waiting.
+        local since = now
+        if high then since = now - 1000000 end
+        redis.call('ZADD', KEYS[9], 'NX', fmt(since), ARGV[10])
+        pexpire_at_least(KEYS[9], SLOT_LINE_SECONDS)
+    end
     return {0, fmt(math.max(wait, 0.000001)), reason}
 end
-if high and ARGV[10] ~= '' then
-    redis.call('ZREM', KEYS[7], ARGV[10])
+if ARGV[10] ~= '' then
+    if high then
+        redis.call('ZREM', KEYS[7], ARGV[10])
+    end
+    redis.call('ZREM', KEYS[9], ARGV[10])
 end
 
 redis.call('ZADD', KEYS[1], fmt(now), lease)
@@ -247,16 +273,27 @@ return 1
 # RELEASE: free a lease's slot, and count the call just answered from now (ANSWERED).
 #   KEYS[1] leases  (ZREM)
 #   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
+#   KEYS[3] slots   (ZRANGE, ZREM) the callers waiting for a slot (ACQUIRE)
 #   ARGV[1] lease id
 #   ARGV[2] grant id of the call just answered, or '' (none)
 #   ARGV[3] window seconds
-# Returns the number of leases removed (0 or 1).
+# Returns {leases removed (0 or 1), the caller to wake ('' : none)}: the first in line for
+# a slot, taken out of the line, when a slot was freed.
 RELEASE = (
     _PRELUDE
     + _ANSWERED
     + """
 answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), redis_now())
-return redis.call('ZREM', KEYS[1], ARGV[1])
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+local next_in_line = ''
+if removed == 1 then
+    local first = redis.call('ZRANGE', KEYS[3], 0, 0)
+    if first[1] then
+        next_in_line = first[1]
+        redis.call('ZREM', KEYS[3], next_in_line)
+    end
+end
+return {removed, next_in_line}
 """
 )
 

@@ -98,12 +98,15 @@ class Reloader:
         rng: random.Random | None = None,
         breaker: Breaker | None = None,
         on_key_stopped: Callable[[], None] = lambda: None,
+        on_slot_freed: Callable[[str], None] = lambda task_id: None,
         monitor: Monitor | None = None,
     ) -> None:
         """``breaker``: the key's circuit breaker (none: every model on its own);
         ``on_key_stopped`` is called when it opens for a permanent error (a bad key), so
-        that the key's waiting models wake and fail at once; ``monitor`` counts each
-        upstream answer by kind (``worker.monitoring``; none: not counted)."""
+        that the key's waiting models wake and fail at once; ``on_slot_freed(task_id)``
+        wakes the task the limiter names when a release frees a slot it waits for;
+        ``monitor`` counts each upstream answer by kind (``worker.monitoring``; none: not
+        counted)."""
         self.settings = settings
         self.flights = flights
         self.limiter = limiter
@@ -112,6 +115,7 @@ class Reloader:
         self.rng = rng or random.Random()
         self.breaker = breaker
         self.on_key_stopped = on_key_stopped
+        self.on_slot_freed = on_slot_freed
         self.monitor = monitor
 
     def advance(self, model_id: str, task_id: str, *, priority: str = "normal") -> Final | Later:
@@ -187,8 +191,14 @@ class Reloader:
         held = flight.get("lease") or None if self.settings.loading_holds_slot else None
         decision = self.limiter.acquire(hold=held, priority=priority, caller=task_id)
         if isinstance(decision, Wait):
+            # The flight's step stays due (its next_at is not moved): the task may be woken
+            # early, by the release that frees its slot or by a stopped key, and goes on.
             delay = backoff.limiter_delay(decision.seconds, self.rng)
-            return self._schedule(flight, model_id, now, delay, f"limiter: {decision.reason}")
+            delay = min(delay, max(0.0, float(flight["deadline"]) - now))
+            reason = f"limiter: {decision.reason}"
+            if flight["reason"] != reason:  # kept for a deadline's message; once per change
+                self.flights.update(model_id, reason=reason)
+            return self._later(delay, reason, flight)
 
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
@@ -197,7 +207,7 @@ class Reloader:
                 flight, model_id, now, calls, how, decision.grant, task_id
             )
         except BaseException:
-            self.limiter.release(decision.lease)  # a bug or a lost Redis must not keep the slot
+            self._release(decision.lease)  # a bug or a lost Redis must not keep the slot
             raise
         loading = answered or _upstream_has_it(flight)
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
@@ -206,8 +216,17 @@ class Reloader:
             self.limiter.renew(decision.lease, result.seconds + self.settings.call_seconds)
             self.flights.update(model_id, lease=decision.lease)
         else:
-            self.limiter.release(decision.lease)
+            self._release(decision.lease)
         return result
+
+    def _release(self, lease: str) -> None:
+        """Free the lease's slot and wake the task first in line for one (if any)."""
+        waiter = self.limiter.release(lease)
+        if waiter:
+            try:
+                self.on_slot_freed(waiter)
+            except Exception:  # it wakes at its backstop instead (SLOT_WAIT_SECONDS)
+                logger.warning("could not wake %s for a freed slot", waiter, exc_info=True)
 
     def _call(
         self,
@@ -370,7 +389,7 @@ class Reloader:
         )
         self.flights.finish(outcome, fresh_seconds=self.settings.fresh_seconds)
         if flight.get("lease"):  # a slot kept while the model loaded (RELOAD_LOADING_HOLDS_SLOT)
-            self.limiter.release(flight["lease"])
+            self._release(flight["lease"])
         return Final(outcome, how)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from tests.unit.support.stores import Store, expect_go, expect_wait, make_limiter
+from worker.limiter.limiter import IN_FLIGHT_RETRY_SECONDS, SLOT_WAIT_SECONDS
 
 
 def test_given_max_in_flight_leases_held_when_acquiring_then_wait_in_flight(store: Store) -> None:
@@ -114,3 +115,29 @@ def test_given_an_expired_held_lease_then_acquire_takes_a_new_slot_under_the_cap
 
     assert other.lease != held
     expect_wait(limiter.acquire(hold=held), "in_flight")
+
+
+def test_given_callers_waiting_for_a_slot_then_each_release_names_the_first_in_line(
+    store: Store,
+) -> None:
+    limiter = make_limiter(store.client, rate_count=100, max_in_flight=1)
+    held = expect_go(limiter.acquire(caller="holder"))
+    first = expect_wait(limiter.acquire(caller="first"), "in_flight")
+    assert first.seconds <= SLOT_WAIT_SECONDS  # a backstop: the release wakes it
+    second = expect_wait(limiter.acquire(caller="second"), "in_flight")
+    assert second.seconds > first.seconds  # a crowd's backstops are spread (turns)
+    expect_wait(limiter.acquire(caller="first"), "in_flight")  # back again: keeps its place
+    expect_wait(limiter.acquire(priority="high", caller="urgent"), "in_flight")
+
+    assert limiter.release(held.lease) == "urgent"  # high callers first
+    assert limiter.release(held.lease) == ""  # released twice: no slot freed, nobody woken
+    assert limiter.release(expect_go(limiter.acquire(caller="urgent")).lease) == "first"
+    assert limiter.release(expect_go(limiter.acquire(caller="first")).lease) == "second"
+    assert limiter.release(expect_go(limiter.acquire(caller="second")).lease) == ""
+
+
+def test_given_a_caller_without_an_id_then_it_comes_back_soon_to_look_again(store: Store) -> None:
+    limiter = make_limiter(store.client, rate_count=100, max_in_flight=1)
+    expect_go(limiter.acquire())
+
+    assert expect_wait(limiter.acquire(), "in_flight").seconds <= IN_FLIGHT_RETRY_SECONDS

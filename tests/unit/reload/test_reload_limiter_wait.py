@@ -12,7 +12,8 @@ import pytest
 
 from tests.unit.support.reload_rig import Rig, success
 from worker.limiter import Go, Wait
-from worker.reload.reloader import Later
+from worker.limiter.limiter import SLOT_WAIT_SECONDS
+from worker.reload.reloader import Final, Later
 from worker.settings import Rate
 
 
@@ -28,8 +29,30 @@ def test_given_the_in_flight_cap_is_reached_then_later_with_the_limiters_reason_
     assert isinstance(step, Later)
     assert step.reason == "limiter: in_flight"
     assert step.stage == "waiting"
-    assert 0 < step.seconds <= 0.25 * 1.1 + 1e-6
+    # A backstop: the release that frees the slot wakes it (test below).
+    assert 0 < step.seconds <= SLOT_WAIT_SECONDS + 0.05 + 1e-6
     assert rig.upstream.calls == 0
+
+
+def test_given_a_task_waiting_for_a_slot_when_it_is_freed_then_the_task_is_woken_and_calls(
+    rig: Rig,
+) -> None:
+    rig.build([success(), success(), success()], max_in_flight=1, loading_holds_slot=True)
+    assert rig.reloader is not None
+    woken: list[str] = []
+    rig.reloader.on_slot_freed = woken.append
+    accepted = rig.advance("model-b", "task-b")  # loading: it keeps the one slot
+    assert isinstance(accepted, Later)
+    waiting = rig.advance("model-a", "task-a")
+    assert isinstance(waiting, Later) and waiting.reason == "limiter: in_flight"
+    rig.clock.advance(accepted.seconds)
+
+    assert isinstance(rig.advance("model-b", "task-b"), Final)  # warm: its slot is freed
+
+    assert woken == ["task-a"]
+    step = rig.advance("model-a", "task-a")  # woken early: its step is still due
+    assert isinstance(step, Later) and step.reason == "accepted; confirming"
+    assert rig.upstream.calls == 3
 
 
 def test_given_the_rate_is_spent_then_later_with_the_limiters_reason_and_no_call(
