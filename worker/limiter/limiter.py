@@ -60,11 +60,12 @@ class Wait:
 
     Parameters:
         seconds: how long to wait.
-        reason: ``"paused"``, ``"rate"``, ``"in_flight"`` or ``"priority"``.
+        reason: ``"paused"``, ``"rate"``, ``"in_flight"``, ``"priority"`` (a high caller
+            goes first) or ``"queue"`` (a confirmation lets waiting first calls go first).
     """
 
     seconds: float
-    reason: str  # "paused" | "rate" | "in_flight" | "priority"
+    reason: str  # "paused" | "rate" | "in_flight" | "priority" | "queue"
 
 
 def _text(value: Any) -> str:
@@ -144,6 +145,8 @@ class Limiter:
         self.high_key = f"{base}:high"
         self.high_turns_key = f"{base}:hturns"
         self.slots_key = f"{base}:slots"
+        self.firsts_key = f"{base}:firsts"
+        self.low_turns_key = f"{base}:lturns"
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -165,7 +168,12 @@ class Limiter:
         return self.rate_period + self.skew
 
     def acquire(
-        self, *, hold: str | None = None, priority: str = "normal", caller: str = ""
+        self,
+        *,
+        hold: str | None = None,
+        priority: str = "normal",
+        caller: str = "",
+        confirming: bool = False,
     ) -> Go | Wait:
         """Take a rate slot and a concurrency lease, or say how long to wait.
 
@@ -178,6 +186,9 @@ class Limiter:
             caller: the caller's id (a task id), needed for ``priority="high"``; a caller
                 with an id told to wait for a slot joins the line of those ``release``
                 names to wake (its wait is a backstop, see ``SLOT_WAIT_SECONDS``).
+            confirming: the call confirms a reload the upstream has (normal priority only):
+                it does not take a grant a first call waiting for the rate has its turn
+                for, and waits in turns behind them (``"queue"``).
 
         Returns:
             ``Go`` with the lease, or ``Wait`` with the longest blocking wait and its reason.
@@ -196,6 +207,8 @@ class Limiter:
                     self.high_key,
                     self.high_turns_key,
                     self.slots_key,
+                    self.firsts_key,
+                    self.low_turns_key,
                 ],
                 args=[
                     self.rate_count,
@@ -206,7 +219,7 @@ class Limiter:
                     repr(IN_FLIGHT_RETRY_SECONDS),
                     hold or "",
                     repr(self.dead_after),
-                    priority,
+                    "low" if confirming and priority == "normal" else priority,
                     caller,
                     repr(SLOT_WAIT_SECONDS),
                 ],

@@ -17,6 +17,9 @@ longer matters, so an idle scope leaves nothing behind and nothing is kept per m
   woken by the release that frees one (RELEASE); expires a minute after the last joined.
 - ``high``, ``hturns``: waiting high-priority callers (zset caller -> turn) and their next
   turn; expire 2 s after the last turn.
+- ``firsts``, ``lturns``: normal callers waiting for the rate (zset caller -> turn; a
+  confirmation does not take their grants) and the confirmations' next turn; expire 2 s
+  after the last turn.
 - ``cap``, ``cap:ok``: the in-flight cap lowered by 429s and the successes counted since
   (SHRINK, GROW); expire after ``limiter.CAP_MEMORY`` seconds.
 """
@@ -41,6 +44,10 @@ __all__ = [
 # The line of callers waiting for a slot (ACQUIRE, RELEASE) is forgotten this long after
 # the last one joined it (nobody is waiting any more).
 SLOT_LINE_SECONDS = 60.0
+
+# A first call more than this late for its turn no longer holds a confirmation back
+# (ACQUIRE): the grant goes to whoever is there.
+QUEUE_LATE_SECONDS = 0.1
 
 # The helpers every script starts with: the Redis clock as float seconds, a float
 # as a "%.6f" string, and a PEXPIRE that is never 0 ms (PEXPIRE 0 deletes the key).
@@ -81,6 +88,11 @@ end
 #   KEYS[9] slots (ZSET) callers waiting for a slot -> since when (high ones first)
 #   ARGV[11] the longest in-flight wait of a caller with an id (it is woken sooner:
 #            RELEASE names the first caller in line when it frees a slot)
+#   KEYS[10] firsts (ZSET) normal callers waiting for the rate -> their turn
+#   KEYS[11] lturns (GET, SET PX) the next free turn for a waiting 'low' caller
+# ARGV[9] may also be 'low': a call that confirms a reload. It waits ('queue') rather than
+# take a grant a first call waiting in KEYS[10] has its turn for, and its turns come after
+# every first call's.
 # A normal caller is told to wait ('priority') while a high one is due within a pace.
 # Returns {1, now, lease, grant} when granted (lease = the held one if it was live,
 # else ARGV[5]; grant = ARGV[5], the grant's member in the calls set), else
@@ -88,7 +100,7 @@ end
 # ("paused" | "in_flight" | "rate"); seconds > 0.
 ACQUIRE = (
     _PRELUDE
-    + f"local SLOT_LINE_SECONDS = {SLOT_LINE_SECONDS!r}\n"
+    + f"local SLOT_LINE_SECONDS, QUEUE_LATE = {SLOT_LINE_SECONDS!r}, {QUEUE_LATE_SECONDS!r}\n"
     + """
 local rate_count = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -170,9 +182,22 @@ if not high and wait == 0 then
         wait, reason = math.max(tonumber(first[2]) - now, 0) + rate_pace, 'priority'
     end
 end
+-- A confirmation ('low') does not take the grant a first call waiting for the rate has
+-- its turn for (KEYS[10]: normal callers waiting for the rate -> their turn; one late by
+-- more than QUEUE_LATE no longer holds it back): it queues behind the first calls, so a
+-- rate-bound batch makes its last first call, and so ends, soonest.
+local low = ARGV[9] == 'low'
+redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', fmt(now - 2.0))
+if low and wait == 0 and not holding then
+    local ahead = redis.call('ZRANGEBYSCORE', KEYS[10], fmt(now - QUEUE_LATE),
+                             fmt(now + rate_pace), 'LIMIT', 0, 1)
+    if ahead[1] then
+        wait, reason = rate_pace, 'queue'
+    end
+end
 
 if wait > 0 then
-    if reason == 'rate' or reason == 'in_flight' then
+    if reason == 'rate' or reason == 'in_flight' or reason == 'queue' then
         -- Give each waiter its own turn instead of telling all of them the same moment:
         -- turns are spaced by the rate's pace (or a share of the in-flight retry), so a
         -- crowd of waiting tasks comes back one at a time instead of as a herd that
@@ -186,6 +211,11 @@ if wait > 0 then
         local turns = KEYS[4]
         if high then turns = KEYS[8] end
         local turn = math.max(now + wait, tonumber(redis.call('GET', turns) or '0'))
+        if low and reason ~= 'in_flight' then
+            -- Confirmations have turns of their own (KEYS[11]), behind the first calls'.
+            turns = KEYS[11]
+            turn = math.max(turn, tonumber(redis.call('GET', turns) or '0'))
+        end
         local after = turn + pace
         redis.call('SET', turns, fmt(after), 'PX', math.ceil((after - now) * 1000) + 1)
         wait = turn - now
@@ -193,6 +223,10 @@ if wait > 0 then
     if high and ARGV[10] ~= '' then
         redis.call('ZADD', KEYS[7], fmt(now + wait), ARGV[10])
         pexpire_at_least(KEYS[7], wait + 2.0)
+    end
+    if reason == 'rate' and not high and not low and ARGV[10] ~= '' then
+        redis.call('ZADD', KEYS[10], fmt(now + wait), ARGV[10])
+        pexpire_at_least(KEYS[10], wait + 2.0)
     end
     if reason == 'in_flight' and ARGV[10] ~= '' then
         -- In line for a slot, first come first woken (high callers ahead): NX keeps the
@@ -207,6 +241,8 @@ end
 if ARGV[10] ~= '' then
     if high then
         redis.call('ZREM', KEYS[7], ARGV[10])
+    elseif not low then
+        redis.call('ZREM', KEYS[10], ARGV[10])
     end
     redis.call('ZREM', KEYS[9], ARGV[10])
 end

@@ -189,7 +189,9 @@ class Reloader:
                 return self._schedule(flight, model_id, now, delay, reason)
 
         held = flight.get("lease") or None if self.settings.loading_holds_slot else None
-        decision = self.limiter.acquire(hold=held, priority=priority, caller=task_id)
+        decision = self.limiter.acquire(
+            hold=held, priority=priority, caller=task_id, confirming=_upstream_has_it(flight)
+        )
         if isinstance(decision, Wait):
             # The flight's step stays due (its next_at is not moved): the task may be woken
             # early, by the release that frees its slot or by a stopped key, and goes on.

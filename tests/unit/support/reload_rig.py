@@ -122,10 +122,17 @@ class StubLimiter:
         self.shrinks = 0  # 429s reported (Limiter.shrink)
         self.grows = 0  # answers without a 429 (Limiter.grow)
         self.streak_429 = 0
+        self.confirming: list[bool] = []  # each acquire's ``confirming``, in order
 
     def acquire(
-        self, *, hold: str | None = None, priority: str = "normal", caller: str = ""
+        self,
+        *,
+        hold: str | None = None,
+        priority: str = "normal",
+        caller: str = "",
+        confirming: bool = False,
     ) -> Go | Wait:
+        self.confirming.append(confirming)
         left = self.paused_until - self.clock()
         if left > 0:
             return Wait(seconds=left, reason="paused")
