@@ -58,10 +58,19 @@ def browser() -> Iterator[object]:
 
 
 def bar_counts(driver: object, batch_id: str) -> dict[str, int]:
+    """The batch's progress bar counts. The page's script swaps the batch's HTML in every
+    2 s; a read that finds the element it holds gone reads the new one."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    bar = driver.find_element(By.CSS_SELECTOR, f'.batch[data-batch-id="{batch_id}"] .progress')  # type: ignore[attr-defined]
-    return {state: int(bar.get_attribute(f"data-{state}")) for state in STATES}
+    for attempt in range(5):
+        bar = driver.find_element(By.CSS_SELECTOR, f'.batch[data-batch-id="{batch_id}"] .progress')  # type: ignore[attr-defined]
+        try:
+            return {state: int(bar.get_attribute(f"data-{state}")) for state in STATES}
+        except StaleElementReferenceException:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
 
 
 def test_the_dashboard_shows_a_batch_live_in_a_real_browser(
@@ -73,6 +82,7 @@ def test_the_dashboard_shows_a_batch_live_in_a_real_browser(
     browser: object,
     tmp_path: Path,
 ) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -121,7 +131,9 @@ def test_the_dashboard_shows_a_batch_live_in_a_real_browser(
 
     # Live updates: the page changes without a reload (a marker set now survives).
     driver.execute_script("window.reloadMarker = 'still-here';")  # type: ignore[attr-defined]
-    WebDriverWait(driver, 40, poll_frequency=0.3).until(
+    WebDriverWait(
+        driver, 40, poll_frequency=0.3, ignored_exceptions=[StaleElementReferenceException]
+    ).until(
         lambda d: (
             bar_counts(d, batch_id) != matched
             and int(d.find_element(By.TAG_NAME, "body").get_attribute("data-updates")) >= 1
