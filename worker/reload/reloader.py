@@ -146,12 +146,11 @@ class Reloader:
             if outcome is not None:
                 return Final(outcome, attachment.how)
             return self._lost(model_id, task_id)
-        due_in = float(flight["next_at"]) - now
-        if due_in > 0:
-            if attachment.locked:  # never, as the script compares the same times; be safe
-                self.flights.unlock(model_id, task_id)
-            return self._later(due_in, flight["reason"] or "waiting for its next step", flight)
-        if not attachment.locked:
+        if not attachment.locked:  # ATTACH takes the lock exactly when the step is due
+            due_in = float(flight["next_at"]) - now
+            if due_in > 0:
+                reason = flight["reason"] or "waiting for its next step"
+                return self._later(due_in, reason, flight)
             return Later(BUSY_RETRY_SECONDS, "another task is advancing this model", _stage(flight))
         try:
             return self._step(flight, model_id, task_id, attachment.how, priority)

@@ -68,29 +68,24 @@ LOCK = _TAKE_LOCK + "return take_lock(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3
 ATTACH = (
     _TAKE_LOCK
     + """
-local how, fid
-fid = redis.call('GET', KEYS[1])
-if fid then
-  how = 'attached'
-else
-  fid = redis.call('HGET', KEYS[2], 'id')
-  if fid then
-    how = 'joined'
-    redis.call('SET', KEYS[1], fid, 'EX', ARGV[4])
-  else
-    local fresh = redis.call('GET', KEYS[3])
-    if fresh then
-      return {'fresh', fresh, {}, 0}
-    end
-    how, fid = 'created', ARGV[1]
-    redis.call('HSET', KEYS[2], 'id', fid, 'started', ARGV[2], 'deadline', ARGV[3],
-               'next_at', ARGV[2], 'calls', 0, 'errors', 0, 'polls', 0,
-               'accepted', 0, 'loading_seen', 0, 'timer', 0, 'reason', '')
-    redis.call('EXPIRE', KEYS[2], ARGV[4])
-    redis.call('SET', KEYS[1], fid, 'EX', ARGV[4])
+local current = redis.call('HGET', KEYS[2], 'id')  -- the model's flight now, if any
+local how, fid = 'attached', redis.call('GET', KEYS[1])
+if not fid and current then
+  how, fid = 'joined', current
+  redis.call('SET', KEYS[1], fid, 'EX', ARGV[4])
+elseif not fid then
+  local fresh = redis.call('GET', KEYS[3])
+  if fresh then
+    return {'fresh', fresh, {}, 0}
   end
+  how, fid, current = 'created', ARGV[1], ARGV[1]
+  redis.call('HSET', KEYS[2], 'id', fid, 'started', ARGV[2], 'deadline', ARGV[3],
+             'next_at', ARGV[2], 'calls', 0, 'errors', 0, 'polls', 0,
+             'accepted', 0, 'loading_seen', 0, 'timer', 0, 'reason', '')
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+  redis.call('SET', KEYS[1], fid, 'EX', ARGV[4])
 end
-if redis.call('HGET', KEYS[2], 'id') ~= fid then
+if current ~= fid then  -- attached to a flight that ended (the hash is gone or another's)
   return {how, fid, {}, 0}
 end
 local locked = 0
