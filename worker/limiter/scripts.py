@@ -113,6 +113,10 @@ end
 local lease_seconds = tonumber(ARGV[4])
 local lease = ARGV[5]
 local in_flight_retry = tonumber(ARGV[6])
+-- The longest wait for a slot: a caller with an id is woken by the release that frees it,
+-- so its wait is a backstop (ARGV[11]); one without looks again soon.
+local slot_wait = in_flight_retry
+if ARGV[10] ~= '' then slot_wait = tonumber(ARGV[11]) end
 local now = redis_now()
 local wait, reason = 0, ''
 
@@ -144,14 +148,10 @@ if not holding and live >= max_in_flight and dead_after > 0 then
     live = redis.call('ZCARD', KEYS[2])
 end
 if not holding and live >= max_in_flight then
-    -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go. A
-    -- caller with an id is woken by the release that frees its slot (RELEASE), so its
-    -- wait is only a backstop (ARGV[11]); one without comes back soon to look again.
+    -- The slot that frees first if nobody releases: live - max_in_flight + 1 must go.
     local freeing = redis.call('ZRANGE', KEYS[2], live - max_in_flight, live - max_in_flight,
                                'WITHSCORES')
-    local cap = in_flight_retry
-    if ARGV[10] ~= '' then cap = tonumber(ARGV[11]) end
-    local w = math.min(tonumber(freeing[2]) - now, cap)
+    local w = math.min(tonumber(freeing[2]) - now, slot_wait)
     if w > wait then
         wait, reason = w, 'in_flight'
     end
@@ -199,14 +199,13 @@ end
 if wait > 0 then
     if reason == 'rate' or reason == 'in_flight' or reason == 'queue' then
         -- Give each waiter its own turn instead of telling all of them the same moment:
-        -- turns are spaced by the rate's pace (or a share of the in-flight retry), so a
+        -- turns are spaced by the rate's pace (or a share of the longest slot wait), so a
         -- crowd of waiting tasks comes back one at a time instead of as a herd that
         -- would all be turned away again. High callers have turns of their own (KEYS[8]),
         -- ahead of the normal ones.
         local pace = rate_pace
         if reason == 'in_flight' then
-            pace = math.min(wait, in_flight_retry) / max_in_flight
-            if ARGV[10] ~= '' then pace = wait / max_in_flight end
+            pace = slot_wait / max_in_flight
         end
         local turns = KEYS[4]
         if high then turns = KEYS[8] end
