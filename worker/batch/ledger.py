@@ -142,7 +142,7 @@ class Ledger:
         Raises:
             ValueError: ``state`` is not one of ``STATES``.
         """
-        return self._set(batch_id, model_id, state, now=now, reason=reason, calls=calls) == 1
+        return self._set(batch_id, model_id, state, now, reason, calls) == 1
 
     def set_waiting(
         self, batch_id: str, model_id: str, stage: str, *, now: float, reason: str
@@ -160,14 +160,14 @@ class Ledger:
         Returns:
             True if the model is cancelled in the batch (its task stops instead of parking).
         """
-        return self._set(batch_id, model_id, stage, now=now, reason=reason) == -1
+        return self._set(batch_id, model_id, stage, now, reason, 0) == -1
 
-    def _set(self, batch_id: str, model_id: str, state: str, *, now: float, **fields: Any) -> int:
-        """SET_STATE's answer: 1 changed, 0 unchanged, -1 cancelled (unchanged); ``fields``
-        are the record's ``reason`` and ``calls``."""
+    def _set(
+        self, batch_id: str, model_id: str, state: str, now: float, reason: str | None, calls: int
+    ) -> int:
+        """SET_STATE's answer: 1 changed, 0 unchanged, -1 cancelled (unchanged)."""
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
-        reason, calls = fields.get("reason"), fields.get("calls", 0)
         record = json.dumps({"state": state, "reason": reason, "at": now, "calls": calls})
         keys = [c.batch_models_key(batch_id), c.batch_counts_key(batch_id), c.batch_key(batch_id)]
         return int(self._set_state(keys=keys, args=[model_id, state, record, repr(now)]))
