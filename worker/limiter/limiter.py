@@ -10,6 +10,7 @@ Why: docs/decisions/0009-a-hand-written-limiter.md
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, cast
@@ -37,6 +38,20 @@ SKEW_SECONDS = 0.002
 # Grants whose answer this process has not reported yet, at most (a bound, never reached
 # by a worker that releases or renews each lease it is given).
 _PENDING_ANSWERS = 10_000
+# An answer's time is measured on this process's monotonic clock from just before the
+# grant (``answered``); Redis's clock may run faster by NTP's slew (at most 500 ppm) and
+# this one slower by as much: the elapsed time is counted this much longer.
+_CLOCK_RATE_MARGIN = 1.001
+
+
+@dataclass
+class _Pending:
+    """A grant given to this process whose call's answer Redis has not been told of."""
+
+    grant: str
+    granted_at: float  # Redis TIME of the grant (``Go.at``)
+    asked_at: float  # time.monotonic() just before the grant was asked for
+    answered_at: float | None = None  # upper bound, Redis time, of the call's arrival
 
 
 @dataclass(frozen=True)
@@ -157,7 +172,7 @@ class Limiter:
         self._release = redis.register_script(scripts.RELEASE)
         # lease -> the grant of the call made under it, until release() or renew() says the
         # call was answered (dict operations are atomic: safe for a threads pool too).
-        self._unanswered: dict[str, str] = {}
+        self._unanswered: dict[str, _Pending] = {}
         self._paused_for = redis.register_script(scripts.PAUSED_FOR)
         self._shrink = redis.register_script(scripts.SHRINK)
         self._grow = redis.register_script(scripts.GROW)
@@ -194,6 +209,7 @@ class Limiter:
             ``Go`` with the lease, or ``Wait`` with the longest blocking wait and its reason.
         """
         lease = f"{self.owner}|{uuid.uuid4().hex}" if self.owner else uuid.uuid4().hex
+        asked_at = time.monotonic()
         reply = cast(
             "list[Any]",
             self._acquire(
@@ -229,7 +245,7 @@ class Limiter:
             go = Go(lease=_text(reply[2]), at=float(_text(reply[1])), grant=_text(reply[3]))
             if len(self._unanswered) >= _PENDING_ANSWERS:
                 self._unanswered.clear()
-            self._unanswered[go.lease] = go.grant
+            self._unanswered[go.lease] = _Pending(go.grant, go.at, asked_at)
             return go
         return Wait(seconds=float(_text(reply[1])), reason=_text(reply[2]))
 
@@ -242,11 +258,35 @@ class Limiter:
         if grant:
             self._started(keys=[self.calls_key], args=[grant, repr(self.window)])
 
+    def answered(self, lease: str) -> None:
+        """Note that the call made under ``lease`` has its answer (or error) now.
+
+        No Redis call: the moment is measured on the monotonic clock from just before the
+        grant, so it is an upper bound, in Redis time, on when the request reached the
+        upstream, however long the caller takes before ``release`` or ``renew`` report it.
+
+        Parameters:
+            lease: ``Go.lease``; a lease this limiter did not grant does nothing.
+        """
+        pending = self._unanswered.get(lease)
+        if pending is not None and pending.answered_at is None:
+            elapsed = (time.monotonic() - pending.asked_at) * _CLOCK_RATE_MARGIN
+            pending.answered_at = pending.granted_at + elapsed
+
+    def _answer_of(self, lease: str) -> list[str]:
+        """The grant of the call made under ``lease`` and when it was answered ('': now)."""
+        pending = self._unanswered.pop(lease, None)
+        if pending is None:
+            return ["", ""]
+        answered_at = "" if pending.answered_at is None else f"{pending.answered_at:.6f}"
+        return [pending.grant, answered_at]
+
     def release(self, lease: str) -> str:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.
 
         The call made under the lease is over: its grant stays in the rate window and
-        counts from now (its request reached the upstream before its answer came back).
+        counts from its answer (``answered``; now if it was not noted), since its request
+        reached the upstream before its answer came back.
 
         Parameters:
             lease: ``Go.lease``.
@@ -254,10 +294,10 @@ class Limiter:
         Returns:
             The caller to wake for the slot (the first in line, now out of it), or ``""``.
         """
-        grant = self._unanswered.pop(lease, "")
+        grant, answered_at = self._answer_of(lease)
         reply = self._release(
             keys=[self.leases_key, self.calls_key, self.slots_key],
-            args=[lease, grant, repr(self.window)],
+            args=[lease, grant, repr(self.window), answered_at],
         )
         return _text(cast("list[Any]", reply)[1])
 
@@ -279,10 +319,10 @@ class Limiter:
         """
         if seconds <= 0:
             raise ValueError(f"seconds must be > 0, got {seconds}")
-        grant = self._unanswered.pop(lease, "")  # the call made under it is answered: see release
+        grant, answered_at = self._answer_of(lease)  # its call is answered: see release
         reply = self._renew(
             keys=[self.leases_key, self.calls_key],
-            args=[lease, repr(float(seconds)), grant, repr(self.window)],
+            args=[lease, repr(float(seconds)), grant, repr(self.window), answered_at],
         )
         return int(cast("int", reply)) == 1
 

@@ -8,8 +8,8 @@ The keys of one scope, ``{prefix}limiter:{scope}:...``; each expires (PEXPIRE) w
 longer matters, so an idle scope leaves nothing behind and nothing is kept per model:
 
 - ``calls``: zset grant id -> the time the grant counts from (its grant, then its send:
-  STARTED, then its answer: RELEASE, RENEW), the grants of the last ``window`` seconds;
-  expires a window after the last.
+  STARTED, then its answer, measured by the caller: RELEASE, RENEW), the grants of the
+  last ``window`` seconds; expires a window after the last.
 - ``leases``: zset lease id -> lease expiry, the live leases; expires at the latest one.
 - ``pause``: the pause's end time; expires then.
 - ``turns``: the next turn handed to a waiting caller (ACQUIRE); expires then.
@@ -259,37 +259,44 @@ return {1, fmt(now), lease, ARGV[5]}
 )
 
 # ANSWERED: the helper RENEW and RELEASE end with. A call's answer is back, so the request
-# reached the upstream before now: its grant (KEYS[2], ARGV[3]) counts from now, never
-# earlier (see STARTED). Whatever delayed the request between STARTED and its arrival
-# upstream (a busy CPU, a slow event loop) is then inside the window, not outside it.
+# reached the upstream before the answer came: its grant counts from the answer's time
+# (the caller's measure, an upper bound in Redis time: Limiter.answered), or from now if
+# it gave none, never from later than now and never earlier than before (see STARTED).
+# Whatever delayed the request between STARTED and its arrival upstream (a busy CPU, a
+# slow event loop) is then inside the window, not outside it.
 _ANSWERED = """
-local function answered(calls_key, grant, window, now)
+local function answered(calls_key, grant, window, now, reported)
     if grant == '' then
         return
     end
+    local answer = now
+    if reported and reported ~= '' and tonumber(reported) < now then
+        answer = tonumber(reported)
+    end
     local at = redis.call('ZSCORE', calls_key, grant)
-    if at and now > tonumber(at) then
-        redis.call('ZADD', calls_key, 'XX', fmt(now), grant)
+    if at and answer > tonumber(at) then
+        redis.call('ZADD', calls_key, 'XX', fmt(answer), grant)
         pexpire_at_least(calls_key, window)
     end
 end
 """
 
 # RENEW: move a live lease's expiry to now + seconds (never earlier than it was), and
-# count the call just answered from now.
+# count the call just answered from its answer (ANSWERED).
 #   KEYS[1] leases  (ZREMRANGEBYSCORE, ZSCORE, ZADD, ZRANGE, PEXPIRE)
 #   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
 #   ARGV[1] lease id
 #   ARGV[2] seconds
 #   ARGV[3] grant id of the call just answered, or '' (none)
 #   ARGV[4] window seconds
+#   ARGV[5] when the call was answered (Redis time, "%.6f"), or '' (now)
 # Returns 1 if the lease was live and is renewed, 0 if it is gone (expired or released).
 RENEW = (
     _PRELUDE
     + _ANSWERED
     + """
 local now = redis_now()
-answered(KEYS[2], ARGV[3], tonumber(ARGV[4]), now)
+answered(KEYS[2], ARGV[3], tonumber(ARGV[4]), now, ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not expiry then
@@ -305,20 +312,21 @@ return 1
 """
 )
 
-# RELEASE: free a lease's slot, and count the call just answered from now (ANSWERED).
+# RELEASE: free a lease's slot, and count the call just answered from its answer (ANSWERED).
 #   KEYS[1] leases  (ZREM)
 #   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
 #   KEYS[3] slots   (ZRANGE, ZREM) the callers waiting for a slot (ACQUIRE)
 #   ARGV[1] lease id
 #   ARGV[2] grant id of the call just answered, or '' (none)
 #   ARGV[3] window seconds
+#   ARGV[4] when the call was answered (Redis time, "%.6f"), or '' (now)
 # Returns {leases removed (0 or 1), the caller to wake ('' : none)}: the first in line for
 # a slot, taken out of the line, when a slot was freed.
 RELEASE = (
     _PRELUDE
     + _ANSWERED
     + """
-answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), redis_now())
+answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), redis_now(), ARGV[4])
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 local next_in_line = ''
 if removed == 1 then

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from worker.constants import BUSY_RETRY_SECONDS
-from worker.limiter import Limiter, Wait
+from worker.limiter import Go, Limiter, Wait
 from worker.limiter.breaker import Breaker
 from worker.monitoring import Monitor, record
 from worker.reload import backoff
@@ -204,9 +204,7 @@ class Reloader:
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
         try:
-            result, answered = self._call(
-                flight, model_id, now, calls, how, decision.grant, task_id
-            )
+            result, answered = self._call(flight, model_id, now, calls, how, decision, task_id)
         except BaseException:
             self._release(decision.lease)  # a bug or a lost Redis must not keep the slot
             raise
@@ -236,13 +234,12 @@ class Reloader:
         now: float,
         calls: int,
         how: str,
-        grant: str,
+        go: Go,
         task_id: str,
     ) -> tuple[Final | Later, bool]:
         """Make the call and decide; the flag says whether the upstream accepted or is loading."""
         try:
-            self.limiter.started(grant)
-            answer = self.upstream.reload(model_id)
+            answer = self._ask(go, model_id)
         except PermanentError as exc:
             self._count("permanent", now)
             if isinstance(exc, ACCOUNT_ERRORS):
@@ -290,6 +287,15 @@ class Reloader:
         if self.breaker is not None and self.breaker.succeeded():
             logger.warning("circuit breaker closed: the upstream answered %s", model_id)
         return self._on_answer(flight, model_id, now, answer, calls, how), True
+
+    def _ask(self, go: Go, model_id: str) -> Accepted | Loading:
+        """The upstream call granted by ``go``; the moment its answer (or error) came is noted
+        at once, and the rate counts the call from it (``Limiter.answered``)."""
+        self.limiter.started(go.grant)
+        try:
+            return self.upstream.reload(model_id)
+        finally:
+            self.limiter.answered(go.lease)
 
     def _count(self, answer: str, now: float) -> None:
         monitor = self.monitor

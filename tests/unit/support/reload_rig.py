@@ -119,6 +119,7 @@ class StubLimiter:
         self.leases: set[str] = set()
         self.granted = 0
         self.started_grants: list[str] = []
+        self.answered_leases: list[str] = []  # Limiter.answered, in order
         self.shrinks = 0  # 429s reported (Limiter.shrink)
         self.grows = 0  # answers without a 429 (Limiter.grow)
         self.streak_429 = 0
@@ -143,6 +144,9 @@ class StubLimiter:
 
     def started(self, grant: str) -> None:
         self.started_grants.append(grant)
+
+    def answered(self, lease: str) -> None:
+        self.answered_leases.append(lease)
 
     def release(self, lease: str) -> None:
         self.leases.discard(lease)
