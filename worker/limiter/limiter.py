@@ -273,13 +273,13 @@ class Limiter:
             elapsed = (time.monotonic() - pending.asked_at) * _CLOCK_RATE_MARGIN
             pending.answered_at = pending.granted_at + elapsed
 
-    def _answer_of(self, lease: str) -> list[str]:
+    def _answer_of(self, lease: str) -> tuple[str, str]:
         """The grant of the call made under ``lease`` and when it was answered ('': now)."""
         pending = self._unanswered.pop(lease, None)
         if pending is None:
-            return ["", ""]
+            return "", ""
         answered_at = "" if pending.answered_at is None else f"{pending.answered_at:.6f}"
-        return [pending.grant, answered_at]
+        return pending.grant, answered_at
 
     def release(self, lease: str) -> str:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.
