@@ -119,7 +119,6 @@ class StubLimiter:
         self.leases: set[str] = set()
         self.granted = 0
         self.started_grants: list[str] = []
-        self.answered_leases: list[str] = []  # Limiter.answered, in order
         self.shrinks = 0  # 429s reported (Limiter.shrink)
         self.grows = 0  # answers without a 429 (Limiter.grow)
         self.streak_429 = 0
@@ -146,7 +145,7 @@ class StubLimiter:
         self.started_grants.append(grant)
 
     def answered(self, lease: str) -> None:
-        self.answered_leases.append(lease)
+        """The stub keeps no rate window, so an answer's moment changes nothing."""
 
     def release(self, lease: str) -> None:
         self.leases.discard(lease)
