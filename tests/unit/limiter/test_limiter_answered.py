@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from tests.unit.support.stores import Store, expect_go, expect_wait, make_limiter
+from tests.unit.support.stores import Store, expect_go, expect_wait, make_limiter, redis_now
 
 
 def test_given_a_call_answered_late_when_released_then_the_window_counts_from_the_answer(
@@ -71,11 +71,6 @@ def test_given_a_grant_gone_from_the_window_when_released_then_nothing_is_added(
     assert store.client.zscore(limiter.calls_key, first.grant) is None
 
 
-def redis_time(store: Store) -> float:
-    seconds, micros = store.client.time()
-    return seconds + micros / 1e6
-
-
 def test_given_an_answer_noted_when_released_later_then_the_window_counts_from_the_answer(
     store: Store,
 ) -> None:
@@ -83,9 +78,9 @@ def test_given_an_answer_noted_when_released_later_then_the_window_counts_from_t
     go = expect_go(limiter.acquire())
     limiter.started(go.grant)
     time.sleep(0.05)  # the request is on its way, then answered
-    before_answer = redis_time(store)
+    before_answer = redis_now(store.client)
     limiter.answered(go.lease)
-    after_answer = redis_time(store)
+    after_answer = redis_now(store.client)
     time.sleep(0.25)  # the worker records the answer before it releases
 
     limiter.release(go.lease)
@@ -104,7 +99,7 @@ def test_given_an_answer_noted_when_renewed_later_then_the_window_counts_from_th
     limiter = make_limiter(store.client, rate_count=5, rate_period=0.5, skew=0.0)
     go = expect_go(limiter.acquire())
     limiter.answered(go.lease)
-    answered_by = redis_time(store)
+    answered_by = redis_now(store.client)
     time.sleep(0.2)
 
     assert limiter.renew(go.lease, 5.0)
@@ -117,7 +112,7 @@ def test_given_an_answer_noted_twice_then_the_first_moment_counts(store: Store) 
     limiter = make_limiter(store.client, rate_count=2, rate_period=0.5, skew=0.0)
     go = expect_go(limiter.acquire())
     limiter.answered(go.lease)
-    answered_by = redis_time(store)
+    answered_by = redis_now(store.client)
     time.sleep(0.2)
     limiter.answered(go.lease)  # e.g. a second report of the same call
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from tests.unit.support.reload_rig import Rig, html, success
+from tests.unit.support.stores import redis_now
 from worker.reload.reloader import Later
 
 
@@ -19,11 +20,6 @@ class SlowMonitor:
 
     def answered(self, answer: str, *, now: float) -> None:
         time.sleep(0.3)
-
-
-def _redis_time(rig: Rig) -> float:
-    seconds, micros = rig.redis.time()
-    return seconds + micros / 1e6
 
 
 def _counted_at(rig: Rig) -> float:
@@ -37,11 +33,11 @@ def test_given_the_worker_is_slow_after_the_answer_then_the_call_counts_from_the
     rig.build([success()])
     assert rig.reloader is not None
     rig.reloader.monitor = SlowMonitor()  # type: ignore[assignment]
-    started = _redis_time(rig)
+    started = redis_now(rig.redis)
 
     step = rig.advance("model-a")
 
-    released = _redis_time(rig)
+    released = redis_now(rig.redis)
     assert isinstance(step, Later) and step.reason == "accepted; confirming"
     assert released - started >= 0.3
     assert _counted_at(rig) < started + 0.15  # the answer, not the release 0.3 s later
@@ -51,7 +47,7 @@ def test_given_an_error_answer_then_the_call_counts_from_it_too(rig: Rig) -> Non
     rig.build([html(502)])
     assert rig.reloader is not None
     rig.reloader.monitor = SlowMonitor()  # type: ignore[assignment]
-    started = _redis_time(rig)
+    started = redis_now(rig.redis)
 
     step = rig.advance("model-a")
 

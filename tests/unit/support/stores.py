@@ -58,6 +58,12 @@ def make_limiter(client: redis.Redis, scope: str = "scope-a", **overrides: Any) 
     return Limiter(client, scope, **settings)
 
 
+def redis_now(client: redis.Redis) -> float:
+    """The Redis server's clock (TIME), in seconds."""
+    seconds, micros = client.time()
+    return float(seconds) + micros / 1_000_000
+
+
 def expect_go(decision: Go | Wait) -> Go:
     assert isinstance(decision, Go), f"expected a grant, got {decision}"
     return decision
