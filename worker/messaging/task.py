@@ -51,6 +51,10 @@ class ParkingTask(Task[Any, Any]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().__call__(*args, **kwargs)
+        except Retry as wait:
+            # Celery copies and formats the traceback of every retry (billiard's
+            # ExceptionInfo), a wait's included: it starts here, not in the task's frames.
+            raise wait.with_traceback(None) from None
         except INFRASTRUCTURE_ERRORS as exc:
             logger.warning(
                 "%s[%s]: Redis unreachable (%s); handing it back", self.name, self.request.id, exc

@@ -6,6 +6,7 @@ test's own queue. Each task's ``lot_factory`` returns a ParkingLot on the test c
 
 from __future__ import annotations
 
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -315,6 +316,38 @@ def test_given_redis_unreachable_when_a_task_waits_then_its_message_is_handed_ba
         dead.close()
     assert raised.value.requeue is True
     assert "Redis unreachable" in str(raised.value.reason)
+
+
+def test_given_a_wait_deep_in_a_task_then_celery_gets_a_retry_with_a_one_frame_traceback(
+    harness: Harness,
+) -> None:
+    # Celery formats the traceback of every retry it is given (billiard's ExceptionInfo),
+    # a wait's too: the shorter it is, the less CPU each wait costs.
+    class OnTestLot(ParkingTask):
+        abstract = True
+        lot_factory = staticmethod(lambda: harness.lot)
+
+    def deeper(task: ParkingTask, depth: int) -> None:
+        if depth == 0:
+            raise task.wait(ValueError("waiting"), 0.0)
+        deeper(task, depth - 1)
+
+    def waits(self: ParkingTask) -> None:
+        deeper(self, 5)
+
+    task = harness.app.task(base=OnTestLot, name="t.deep", bind=True, shared=False)(waits)
+    task.push_request(id="deep-1", args=[], kwargs={}, retries=0, called_directly=False)
+    try:
+        with pytest.raises(Retry) as raised:
+            task()
+    finally:
+        task.pop_request()
+
+    # The traceback runs from this test down to ParkingTask.__call__, and no deeper.
+    frames = [frame.name for frame in traceback.extract_tb(raised.value.__traceback__)]
+    assert frames[-1] == "__call__" and "waits" not in frames and "deeper" not in frames
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert ids(harness.take_all()) == ["deep-1"]  # parked all the same
 
 
 def _closed_port() -> int:
