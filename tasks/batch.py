@@ -145,7 +145,7 @@ def cancel_batch(self: ParkingTask, batch_id: str) -> dict[str, Any]:
         raise InvalidBatch(f"no batch {batch_id!r} in the ledger (expired or never started)")
     if status == "done":
         return {"batch_id": batch_id, "cancelled": [], "finished": True}
-    woken = parking_lot().wake([header_task_id(batch_id, m) for m in ids])
+    woken = parking_lot().wake([header_task_id(batch_id, m) for m in ids], admitted=False)
     logger.info("batch %s cancelled: %d models (%d waiting woken)", batch_id, len(ids), woken)
     return {"batch_id": batch_id, "cancelled": ids, "finished": False}
 

@@ -89,7 +89,8 @@ def _advance(task: ParkingTask, model_id: str, batch_id: str | None, priority: s
         batch_id, model_id, step.stage, now=rt.clock(), reason=step.reason
     ):
         return _cancelled(task, model_id)  # cancelled during this step: stop now
-    raise task.wait(Waiting(step.reason), step.seconds)
+    admission = None if step.needs is None else step.needs.to_admission()
+    raise task.wait(Waiting(step.reason), step.seconds, admission)
 
 
 def _cancelled(task: ParkingTask, model_id: str) -> Outcome:

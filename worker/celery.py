@@ -22,11 +22,11 @@ from worker import producer
 from worker.batch.keepwarm import tick_seconds
 from worker.client import QUEUE
 from worker.constants import RESULT_TTL_SECONDS, VISIBILITY_TIMEOUT_SECONDS
-from worker.messaging.pump import PumpStep
+from worker.messaging.pump import PumpStep, provide_admission
 from worker.messaging.strays import StrayWatchStep
 from worker.messaging.task import ParkingTask
 from worker.redis_url import SENTINEL_SCHEME, is_sentinel_url
-from worker.runtime import close_runtime, runtime
+from worker.runtime import close_runtime, pump_admission, runtime
 from worker.settings import ConfigError, Settings
 
 __all__ = ["app", "create_app", "settings"]
@@ -148,6 +148,7 @@ def _load_settings() -> Settings:
 
 settings = _load_settings()
 producer.configure(settings)
+provide_admission(pump_admission)
 app = create_app(settings)
 
 # Task executions between two garbage collections in a pool process (see _collect_garbage).

@@ -130,6 +130,14 @@ DUE_HIGH_KEY = f"{KEY_PREFIX}due:high"
 HIGH_IDS_KEY = f"{KEY_PREFIX}high"
 """Set: ids of the parked or held tasks that are high priority (their lane)."""
 
+ADMISSIONS_KEY = f"{KEY_PREFIX}admissions"
+"""Hash: task id -> JSON of what its next execution needs before the pump publishes it (a
+grant of the limiter, taken ahead): a parked job's admission (see worker.messaging.pump)."""
+
+PUMP_BELL_CHANNEL = f"{KEY_PREFIX}pump:bell"
+"""Pub/sub channel: a message for each wake that made parked jobs due now; a pump waiting
+for its next look is subscribed and looks at once."""
+
 SENDING_KEY = f"{KEY_PREFIX}sending"
 """Sorted set: task ids a pump is publishing, scored by when its claim on them lapses."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -22,15 +23,17 @@ from worker.clock import Clock
 from worker.limiter import Limiter
 from worker.limiter.breaker import Breaker
 from worker.messaging.identity import WORKER_ID
+from worker.messaging.parking import Job
 from worker.monitoring import Monitor, record
 from worker.producer import parking_lot, producer_ledger, redis_client, redis_clock
+from worker.reload.admission import admit
 from worker.reload.flight import FlightStore
 from worker.reload.reloader import Reloader
 from worker.settings import Settings
 from worker.upstream import UpstreamClient
 from worker.upstream.hints import Hints
 
-__all__ = ["Runtime", "close_runtime", "key_scope", "runtime"]
+__all__ = ["Runtime", "build_limiter", "close_runtime", "key_scope", "pump_admission", "runtime"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,45 @@ def key_scope(api_key: str) -> str:
     return hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
 
+def build_limiter(settings: Settings, client: redis.Redis) -> Limiter:
+    """The account's limiter, as this worker uses it.
+
+    Parameters:
+        settings: the process's settings.
+        client: the Redis of the shared state.
+
+    Raises:
+        ConfigError: ``MODELSLAB_API_KEY`` is not set.
+    """
+    return Limiter(
+        client,
+        key_scope(settings.require_api_key()),
+        rate_count=settings.rate.count,
+        rate_period=settings.rate.period,
+        max_in_flight=settings.max_in_flight,
+        lease_seconds=settings.call_seconds,
+        owner=WORKER_ID,
+        workers_key=c.WORKERS_KEY,
+        dead_after=c.WORKER_DEAD_SECONDS,
+    )
+
+
+def pump_admission() -> Callable[[Job], float]:
+    """The pump's admission check of a due ``reload_model`` (``worker.reload.admission``):
+    the limiter's grant for its next step, taken before the task is published.
+
+    Raises:
+        ConfigError: ``MODELSLAB_API_KEY`` is not set.
+    """
+    limiter = build_limiter(producer.settings(), redis_client())
+
+    def check(job: Job) -> float:
+        priority = str(job.kwargs.get("priority") or "normal")
+        return admit(limiter, job.task_id, priority, job.admission or {})
+
+    return check
+
+
 def build_runtime(settings: Settings) -> Runtime:
     """Build this process's resources and publish the account's limits for the dashboard.
 
@@ -78,17 +120,7 @@ def build_runtime(settings: Settings) -> Runtime:
         max_connections=max(4, settings.max_in_flight),
         hints=Hints.build(settings.message_hints),
     )
-    limiter = Limiter(
-        client,
-        key_scope(api_key),
-        rate_count=settings.rate.count,
-        rate_period=settings.rate.period,
-        max_in_flight=settings.max_in_flight,
-        lease_seconds=call_seconds,
-        owner=WORKER_ID,
-        workers_key=c.WORKERS_KEY,
-        dead_after=c.WORKER_DEAD_SECONDS,
-    )
+    limiter = build_limiter(settings, client)
     monitor = Monitor(client)
     # The dashboard reads the limiter's keys by this scope: published, never the key itself.
     record(
@@ -131,7 +163,8 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def _wake_for_a_slot(task_id: str) -> None:
-    """A release freed the slot ``task_id`` waits for: make its parked job due now."""
+    """A release freed the slot ``task_id`` waits for: make its parked job due now (the
+    pump takes the slot for it, as its admission says)."""
     parking_lot().wake([task_id])
 
 

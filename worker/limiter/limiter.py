@@ -35,6 +35,9 @@ CAP_MEMORY = 600.0
 # bound on when the request reached the upstream), so no delay of the request needs a
 # margin; this one covers the microseconds lost to the "%.6f" times and a clock step.
 SKEW_SECONDS = 0.002
+# How long a grant taken ahead for a caller (the pump's, before it publishes the caller's
+# task) waits to be picked up, at most (see ``Limiter.ahead_seconds``).
+AHEAD_SECONDS = 2.0
 # Grants whose answer this process has not reported yet, at most (a bound, never reached
 # by a worker that releases or renews each lease it is given).
 _PENDING_ANSWERS = 10_000
@@ -149,7 +152,7 @@ class Limiter:
         self.owner = owner
         self.workers_key = workers_key
         self.dead_after = dead_after if workers_key else 0.0
-        base = f"{prefix}limiter:{scope}"
+        base = self.base = f"{prefix}limiter:{scope}"
         self.calls_key = f"{base}:calls"
         self.leases_key = f"{base}:leases"
         self.pause_key = f"{base}:pause"
@@ -177,6 +180,19 @@ class Limiter:
         self._shrink = redis.register_script(scripts.SHRINK)
         self._grow = redis.register_script(scripts.GROW)
 
+    def ahead_key(self, caller: str) -> str:
+        """The key of the grant taken ahead for ``caller`` (``acquire(ahead=...)``)."""
+        return f"{self.base}:ahead:{caller}"
+
+    @property
+    def ahead_seconds(self) -> float:
+        """How long a grant taken ahead waits for its caller: half the window, at most 2 s.
+
+        Less than the window: a grant is picked up (and counted from then) before it could
+        leave the window uncalled, so the rate holds whatever the delay in between.
+        """
+        return min(self.window / 2, AHEAD_SECONDS)
+
     @property
     def window(self) -> float:
         """The sliding window the rate is enforced over: ``rate_period + skew``."""
@@ -189,8 +205,12 @@ class Limiter:
         priority: str = "normal",
         caller: str = "",
         confirming: bool = False,
+        ahead: float = 0.0,
     ) -> Go | Wait:
         """Take a rate slot and a concurrency lease, or say how long to wait.
+
+        A caller with an id first picks up the grant taken ahead for it, if there is one
+        (see ``ahead``): its lease, and its grant counted from now.
 
         Parameters:
             hold: a lease the caller already holds (a loading model that keeps its slot
@@ -204,6 +224,10 @@ class Limiter:
             confirming: the call confirms a reload the upstream has (normal priority only):
                 it does not take a grant a first call waiting for the rate has its turn
                 for, and waits in turns behind them (``"queue"``).
+            ahead: > 0: take the grant for ``caller``'s next execution instead of a call
+                made now (the pump does, before it publishes the caller's task); the caller's
+                ``acquire`` picks it up within that many seconds, or its lease lapses (its
+                grant stays in the window, uncalled).
 
         Returns:
             ``Go`` with the lease, or ``Wait`` with the longest blocking wait and its reason.
@@ -225,6 +249,7 @@ class Limiter:
                     self.slots_key,
                     self.firsts_key,
                     self.low_turns_key,
+                    self.ahead_key(caller) if caller else self.calls_key,
                 ],
                 args=[
                     self.rate_count,
@@ -238,11 +263,14 @@ class Limiter:
                     "low" if confirming and priority == "normal" else priority,
                     caller,
                     repr(SLOT_WAIT_SECONDS),
+                    repr(ahead) if ahead > 0 else "",
                 ],
             ),
         )
         if int(reply[0]) == 1:
             go = Go(lease=_text(reply[2]), at=float(_text(reply[1])), grant=_text(reply[3]))
+            if ahead > 0:
+                return go  # the caller's execution makes the call, and reports its answer
             if len(self._unanswered) >= _PENDING_ANSWERS:
                 self._unanswered.clear()
             self._unanswered[go.lease] = _Pending(go.grant, go.at, asked_at)

@@ -20,6 +20,8 @@ longer matters, so an idle scope leaves nothing behind and nothing is kept per m
 - ``firsts``, ``lturns``: normal callers waiting for the rate (zset caller -> turn; a
   confirmation does not take their grants) and the confirmations' next turn; expire 2 s
   after the last turn.
+- ``ahead:{caller}``: a grant taken ahead for a caller's next execution (ACQUIRE with an
+  ahead time, the pump's): ``"<lease> <grant>"``; expires then, or when the caller picks it up.
 - ``cap``, ``cap:ok``: the in-flight cap lowered by 429s and the successes counted since
   (SHRINK, GROW); expire after ``limiter.CAP_MEMORY`` seconds.
 """
@@ -90,6 +92,14 @@ end
 #            RELEASE names the first caller in line when it frees a slot)
 #   KEYS[10] firsts (ZSET) normal callers waiting for the rate -> their turn
 #   KEYS[11] lturns (GET, SET PX) the next free turn for a waiting 'low' caller
+#   KEYS[12] ahead:{caller} (GET, DEL, SET PX) a grant taken ahead for the caller's next
+#            execution: "<lease> <grant>" (any key when ARGV[10] is '')
+#   ARGV[12] ahead seconds: '' for a call made now; else the grant is taken for the caller's
+#            next execution (the pump, before it publishes the caller's task), stored in
+#            KEYS[12] for that long, its new lease living that long too
+# A caller with an id first looks for a grant taken ahead for it (KEYS[12]): if its lease is
+# live and its grant still in the window, it is the caller's, counted from now (the moment
+# it is picked up, as STARTED would) with its lease extended; else the usual decision.
 # ARGV[9] may also be 'low': a call that confirms a reload. It waits ('queue') rather than
 # take a grant a first call waiting in KEYS[10] has its turn for, and its turns come after
 # every first call's.
@@ -119,6 +129,24 @@ local slot_wait = in_flight_retry
 if ARGV[10] ~= '' then slot_wait = tonumber(ARGV[11]) end
 local now = redis_now()
 local wait, reason = 0, ''
+local ahead = tonumber(ARGV[12]) or 0
+
+if ahead == 0 and ARGV[10] ~= '' then
+    local taken = redis.call('GET', KEYS[12])
+    if taken then
+        redis.call('DEL', KEYS[12])
+        local held, grant = string.match(taken, '^(%S+) (%S+)$')
+        local expiry = held and redis.call('ZSCORE', KEYS[2], held)
+        if expiry and tonumber(expiry) > now and redis.call('ZSCORE', KEYS[1], grant) then
+            redis.call('ZADD', KEYS[1], 'XX', fmt(now), grant)
+            pexpire_at_least(KEYS[1], window)
+            redis.call('ZADD', KEYS[2], fmt(math.max(tonumber(expiry), now + lease_seconds)), held)
+            local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+            pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
+            return {1, fmt(now), held, grant}
+        end
+    end
+end
 
 local pause_end = tonumber(redis.call('GET', KEYS[3]) or '0')
 if pause_end > now then
@@ -250,7 +278,18 @@ redis.call('ZADD', KEYS[1], fmt(now), lease)
 if holding then
     lease = ARGV[7]
 end
-redis.call('ZADD', KEYS[2], fmt(now + lease_seconds), lease)
+if ahead > 0 then
+    -- Taken ahead: the lease lives until the caller picks the grant up (a held lease keeps
+    -- its own expiry), and the grant waits for it in KEYS[12].
+    local expiry = now + ahead
+    if holding then
+        expiry = math.max(expiry, tonumber(redis.call('ZSCORE', KEYS[2], lease)))
+    end
+    redis.call('ZADD', KEYS[2], fmt(expiry), lease)
+    redis.call('SET', KEYS[12], lease .. ' ' .. ARGV[5], 'PX', math.max(1, math.ceil(ahead * 1000)))
+else
+    redis.call('ZADD', KEYS[2], fmt(now + lease_seconds), lease)
+end
 pexpire_at_least(KEYS[1], window)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 pexpire_at_least(KEYS[2], tonumber(last[2]) - now)

@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -75,12 +75,16 @@ class Job:
         args: its positional arguments.
         kwargs: its keyword arguments.
         options: its Celery options (``split_options``), ``task_id`` included.
+        admission: what its next execution needs before the pump publishes it (JSON-ready,
+            opaque to this package: the pump hands it to its admission check), or ``None``:
+            published as soon as it is due.
     """
 
     name: str
     args: list[Any]
     kwargs: dict[str, Any]
     options: dict[str, Any]
+    admission: dict[str, Any] | None = field(default=None, compare=False)
 
     @property
     def task_id(self) -> str:
@@ -198,6 +202,7 @@ class ParkingLot:
             repr(delay),
             TEMPLATE_TTL_SECONDS,
             lane_of(job),
+            "" if job.admission is None else json.dumps(job.admission),
         ]
         due = _text(self._park(keys=keys, args=args))
         if len(self._templates) > _KNOWN_TEMPLATES:
@@ -227,18 +232,20 @@ class ParkingLot:
         next_due = float(_text(reply[1])) - now if reply[1] else None
         jobs: list[Job] = []
         broken: list[tuple[str, str]] = []
-        for raw_id, raw in zip(reply[2::2], reply[3::2], strict=True):
+        entries = zip(reply[2::3], reply[3::3], reply[4::3], strict=True)
+        for raw_id, raw, admission in entries:
             task_id = _text(raw_id)
             try:
                 if raw is None:
                     raise LookupError("its job is gone")
-                jobs.append(self._decode(raw))
+                jobs.append(self._decode(raw, admission))
             except (LookupError, ValueError, KeyError, TypeError) as exc:
                 broken.append((task_id, f"{type(exc).__name__}: {exc}"))
         if broken:
             ids = [task_id for task_id, _ in broken]
             self.redis.zrem(c.SENDING_KEY, *ids)
             self.redis.hdel(c.JOBS_KEY, *ids)
+            self.redis.hdel(c.ADMISSIONS_KEY, *ids)
         return jobs, broken, next_due
 
     def sent(self, task_ids: Sequence[str]) -> None:
@@ -335,23 +342,27 @@ class ParkingLot:
         """
         self._release(keys=[c.JOBS_KEY, c.held_key(self.worker_id)], args=[task_id])
 
-    def wake(self, task_ids: Sequence[str]) -> int:
+    def wake(self, task_ids: Sequence[str], *, admitted: bool = True) -> int:
         """Make these parked jobs due now (those not parked are left alone).
 
         Parameters:
             task_ids: the tasks to wake.
+            admitted: whether their admission still holds (a task a freed slot waits for);
+                False: they are published without one (a cancelled batch's tasks, which end
+                with no call).
 
         Returns:
             How many were parked.
         """
         woken = 0
+        mode = "admitted" if admitted else "unadmitted"
         for start in range(0, len(task_ids), 1000):
             chunk = list(task_ids[start : start + 1000])
-            woken += int(self._wake(args=chunk))
+            woken += int(self._wake(args=[mode, *chunk]))
         return woken
 
     def wake_all(self) -> int:
-        """Make every parked job due now; returns how many were waiting."""
+        """Make every parked job due now, without admission; returns how many were waiting."""
         return int(self._wake_all())
 
     # ---- workers -----------------------------------------------------------------------
@@ -439,7 +450,7 @@ class ParkingLot:
         entry = json.dumps({"t": digest, "a": job.args, "k": job.kwargs, "o": own})
         return digest, entry, template
 
-    def _decode(self, raw: bytes | str) -> Job:
+    def _decode(self, raw: bytes | str, admission: bytes | str | None = None) -> Job:
         entry = json.loads(raw)
         template = self._known.get(entry["t"]) or self.template(entry["t"])
         if template is not None and len(self._known) < _KNOWN_TEMPLATES:
@@ -447,7 +458,8 @@ class ParkingLot:
         if template is None:
             raise LookupError(f"template {entry['t']} of task {entry['o'].get('task_id')} is gone")
         options = {**template["options"], **entry["o"]}
-        return Job(template["name"], list(entry["a"]), dict(entry["k"]), options)
+        needs = None if admission is None else dict(json.loads(admission))
+        return Job(template["name"], list(entry["a"]), dict(entry["k"]), options, needs)
 
 
 def _text(value: Any) -> str:

@@ -28,7 +28,7 @@ from worker import constants as c
 from worker.messaging.parking import Job, ParkingLot, current_lot
 from worker.messaging.task import ParkingTask, job_from_signature
 
-__all__ = ["Pump", "PumpStep", "on_task_received"]
+__all__ = ["Pump", "PumpStep", "on_task_received", "provide_admission"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class Pump:
             ``UNRECEIVED_PER_SLOT`` x ``slots`` per look.
         in_hand: the ids of the tasks this worker has received and not finished (``None``:
             unknown now); held tasks missing from it twice in a row are made due again.
+        admit: the admission check of a due job that has one (``Job.admission``): returns
+            0.0 to publish it now, or the seconds it stays parked (no execution is spent on
+            a task that would only be told to wait). ``None``: every due job is published.
     """
 
     def __init__(
@@ -65,11 +68,13 @@ class Pump:
         *,
         slots: int,
         in_hand: Callable[[], set[str] | None] = lambda: None,
+        admit: Callable[[Job], float] | None = None,
     ) -> None:
         self.app = app
         self.lot = lot
         self.slots = max(1, slots)
         self.in_hand = in_hand
+        self.admit = admit
         self._next_beat = 0.0
         self._fleet_slots = self.slots  # pool slots of every live worker, from heartbeats
         self._next_check = 0.0
@@ -100,13 +105,36 @@ class Pump:
             self._failing = False
         for task_id, reason in broken:
             logger.error("pump: dropped parked task %s that cannot be read (%s)", task_id, reason)
-        published = self._publish(jobs)
-        if published and len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
+        admitted = [job for job in jobs if self._admitted(job)]
+        published = self._publish(admitted)
+        parked_again = len(jobs) - len(admitted)
+        if (published or parked_again) and len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
             return 0.0  # there may be more due and room for them: look again at once
         if next_due is None:
             return IDLE_SECONDS
         # No room (or nothing due yet): never a busy loop on TAKE_DUE.
         return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS, next_due))
+
+    def _admitted(self, job: Job) -> bool:
+        """Whether to publish ``job`` now; if not, it is parked until its admission's turn.
+
+        A failing admission check publishes the job all the same: its task then asks the
+        limiter itself, as a task from an outside producer does.
+        """
+        if self.admit is None or job.admission is None:
+            return True
+        try:
+            wait = self.admit(job)
+        except Exception as exc:
+            logger.warning("pump: admission of %s failed (%s); publishing it", job.task_id, exc)
+            return True
+        if wait <= 0:
+            return True
+        try:
+            self.lot.unsend(job.task_id, wait)
+        except redis.RedisError as exc:  # its claim lapses and it is due again: never lost
+            self._note_failure(exc)
+        return False
 
     def _publish(self, jobs: list[Job]) -> int:
         sent: list[str] = []
@@ -171,6 +199,50 @@ class Pump:
             self._failing = True
 
 
+class Bell:
+    """The pumps' bell: a wake that makes parked jobs due now (``ParkingLot.wake``) publishes
+    on ``PUMP_BELL_CHANNEL``, and a pump between two looks listens to it, so that a task a
+    freed slot waits for is published at once, not at the pump's next look.
+
+    Parameters:
+        client: the Redis of the shared state.
+    """
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._pubsub: Any = None
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds``, less if the bell rings (the timeout is the socket's, so
+        it is kept to the millisecond, unlike a blocking command's on the server).
+
+        Returns:
+            False if the bell could not be listened to (Redis unreachable): nothing waited.
+        """
+        try:
+            if self._pubsub is None:
+                self._pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub.subscribe(c.PUMP_BELL_CHANNEL)
+            deadline = time.monotonic() + seconds
+            while (left := deadline - time.monotonic()) > 0:
+                message = self._pubsub.get_message(timeout=left)
+                if message is not None:
+                    while self._pubsub.get_message(timeout=0.0) is not None:
+                        pass  # several rings are one look
+                    return True
+            return True
+        except redis.RedisError:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        """Stop listening (the next ``wait`` subscribes again)."""
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                self._pubsub.close()
+            self._pubsub = None
+
+
 class PumpStep(bootsteps.StartStopStep):
     """The worker bootstep that runs the ``Pump`` in a thread."""
 
@@ -181,6 +253,7 @@ class PumpStep(bootsteps.StartStopStep):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pump: Pump | None = None
+        self._bell: Bell | None = None
 
     def start(self, worker: Any) -> None:
         """Start the pump's thread (Celery calls it once the pool is up).
@@ -192,8 +265,13 @@ class PumpStep(bootsteps.StartStopStep):
         """
         worker.app.conf.task_send_sent_event = False
         self._pump = Pump(
-            worker.app, current_lot(), slots=worker.concurrency or 1, in_hand=_requests_in_hand
+            worker.app,
+            current_lot(),
+            slots=worker.concurrency or 1,
+            in_hand=_requests_in_hand,
+            admit=_build_admission(),
         )
+        self._bell = Bell(self._pump.lot.redis)
         self._thread = threading.Thread(target=self._run, name="reload-pump", daemon=True)
         self._thread.start()
 
@@ -206,19 +284,54 @@ class PumpStep(bootsteps.StartStopStep):
                 logger.exception("pump: unexpected error")
                 pause = REPUBLISH_SECONDS
             if pause > 0:
-                self._stop.wait(pause)
+                self._sleep(pause)
+
+    def _sleep(self, seconds: float) -> None:
+        """Until the next look: ``seconds``, or less if a wake rings the bell."""
+        assert self._bell is not None
+        if not self._bell.wait(seconds):
+            self._stop.wait(seconds)
 
     def stop(self, worker: Any) -> None:
         """Stop the thread and leave: drop this worker's holds and heartbeat."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._bell is not None:
+            self._bell.close()
         if self._pump is not None:
             # If Redis is unreachable, the others take over once the heartbeat is old.
             with contextlib.suppress(redis.RedisError):
                 self._pump.lot.leave()
 
     shutdown = stop
+
+
+_admission: Callable[[], Callable[[Job], float]] | None = None
+
+
+def provide_admission(factory: Callable[[], Callable[[Job], float]]) -> None:
+    """Make ``factory`` build each worker's admission check (``Pump``'s ``admit``).
+
+    Called by the wiring (``worker.celery``), so this package never imports the limiter.
+
+    Parameters:
+        factory: called once per worker, as its pump starts.
+    """
+    global _admission
+    _admission = factory
+
+
+def _build_admission() -> Callable[[Job], float] | None:
+    """This worker's admission check, or ``None`` (every due job is published) if there is
+    none or it cannot be built (its tasks then ask the limiter themselves)."""
+    if _admission is None:
+        return None
+    try:
+        return _admission()
+    except Exception as exc:
+        logger.warning("pump: no admission check (%s); due tasks ask the limiter themselves", exc)
+        return None
 
 
 def _requests_in_hand() -> set[str] | None:

@@ -7,12 +7,15 @@ id -> due time), ``sending`` (zset: task id -> when a pump's claim lapses),
 ``due:high`` and ``high`` (the high-priority lane: zset and set of its ids),
 ``workers`` (zset: worker id -> last heartbeat), ``workers:gone`` (zset),
 ``workers:slots`` (hash: worker id -> pool slots),
-``done:{task id}`` (string: who finished it), ``tpl:{digest}`` (string).
+``done:{task id}`` (string: who finished it), ``tpl:{digest}`` (string),
+``admissions`` (hash: task id -> what its next execution needs before the pump publishes
+it: opaque JSON, handed to the pump's admission check); a wake publishes on the channel
+``pump:bell``, which the pumps listen to while they wait.
 
 A task id is in at most one of ``due``, ``sending``, ``sent`` and the ``held``
 sets at a time; each script below moves it from one to the next. The two due
-lanes and the high-priority id set are named once, in the prelude every script
-shares (``_NOW``), so they are not among a script's ``KEYS``.
+lanes, the high-priority id set and the admissions are named once, in the prelude
+every script shares (``_NOW``), so they are not among a script's ``KEYS``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ local function fmt(x) return string.format('%.6f', x) end
     + f"""
 -- The two lanes of due jobs: a high-priority task is due in DUE_HIGH, others in DUE.
 local DUE, DUE_HIGH, HIGH_IDS = '{c.DUE_KEY}', '{c.DUE_HIGH_KEY}', '{c.HIGH_IDS_KEY}'
+-- What a parked job's next execution needs before it is published (the pump's admission).
+local ADMISSIONS = '{c.ADMISSIONS_KEY}'
+-- A pump waiting for its next look hears the bell and looks at once.
+local BELL = '{c.PUMP_BELL_CHANNEL}'
 """
     + """
 local function make_due(id, score)
@@ -52,6 +59,7 @@ local function make_due(id, score)
     redis.call('ZADD', DUE, score, id)
   end
 end
+local function ring() redis.call('PUBLISH', BELL, fmt(now)) end
 local function undue(id)
   redis.call('ZREM', DUE, id)
   redis.call('ZREM', DUE_HIGH, id)
@@ -63,7 +71,8 @@ end
 #   KEYS[1] jobs, KEYS[2] tpl:{digest}, KEYS[3] held:{worker},
 #   KEYS[4] done:{id}
 #   ARGV[1] task id, ARGV[2] job JSON, ARGV[3] template JSON ('' = already stored),
-#   ARGV[4] delay seconds, ARGV[5] template TTL seconds, ARGV[6] 'high' or 'normal'
+#   ARGV[4] delay seconds, ARGV[5] template TTL seconds, ARGV[6] 'high' or 'normal',
+#   ARGV[7] the admission its next execution needs (JSON; '' = none: published when due)
 # Returns the due time, or '' when the task has finished already (nothing parked).
 PARK = (
     _NOW
@@ -82,6 +91,11 @@ else
 end
 local due = now + math.max(0, tonumber(ARGV[4]))
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[7] ~= '' then
+  redis.call('HSET', ADMISSIONS, ARGV[1], ARGV[7])
+else
+  redis.call('HDEL', ADMISSIONS, ARGV[1])
+end
 make_due(ARGV[1], fmt(due))
 redis.call('SREM', KEYS[3], ARGV[1])
 return fmt(due)
@@ -96,8 +110,8 @@ return fmt(due)
 # First, entries whose pump died mid-publish (claim lapsed) are due again, and so are
 # messages no worker received in time (lost between the broker and a worker that died,
 # or purged): at worst a second copy, which finds its flight and carries on.
-# Returns {now, next due time or '', id1, job1, id2, job2, ...}; a job may be false
-# (its body is gone: the caller reports it).
+# Returns {now, next due time or '', id1, job1, admission1, id2, ...}; a job may be false
+# (its body is gone: the caller reports it), an admission false (none).
 TAKE_DUE = (
     _NOW
     + """
@@ -122,6 +136,7 @@ for _, lane in ipairs({DUE_HIGH, DUE}) do
       redis.call('ZADD', KEYS[1], fmt(now + tonumber(ARGV[2])), id)
       table.insert(out, id)
       table.insert(out, redis.call('HGET', KEYS[3], id))
+      table.insert(out, redis.call('HGET', ADMISSIONS, id))
     end
     room = room - #ids
   end
@@ -196,6 +211,7 @@ FINISH = (
     _NOW
     + """
 redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', ADMISSIONS, ARGV[1])
 undue(ARGV[1])
 redis.call('SREM', HIGH_IDS, ARGV[1])
 redis.call('SREM', KEYS[3], ARGV[1])
@@ -230,6 +246,7 @@ RELEASE = (
     _NOW
     + """
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', ADMISSIONS, ARGV[1])
 undue(ARGV[1])
 redis.call('SREM', HIGH_IDS, ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -325,32 +342,41 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
 
-# WAKE_ALL: every parked job is due now (a key stopped for good: its waiters fail at once).
+# WAKE_ALL: every parked job is due now, published without admission (a key stopped for
+# good: its waiters fail at once, with no call).
 #   No keys.  Returns how many were woken.
 WAKE_ALL = (
     _NOW
     + """
+redis.call('DEL', ADMISSIONS)
 local woken = 0
 for _, lane in ipairs({DUE, DUE_HIGH}) do
   local later = redis.call('ZRANGEBYSCORE', lane, '(' .. fmt(now), '+inf')
   for _, id in ipairs(later) do redis.call('ZADD', lane, fmt(now), id) end
   woken = woken + #later
 end
+if woken > 0 then ring() end
 return woken
 """
 )
 
-# WAKE: these parked jobs are due now (a cancelled batch's tasks end at once).
-#   No keys;  ARGV: task ids.  Returns how many were parked and woken.
+# WAKE: these parked jobs are due now: a task a freed slot waits for ('admitted': its
+# admission is kept), or a cancelled batch's tasks ('unadmitted': they end with no call).
+# The bell rings, so that a waiting pump publishes them at once.
+#   No keys;  ARGV[1] 'admitted' or 'unadmitted', ARGV[2..]: task ids.
+#   Returns how many were parked and woken.
 WAKE = (
     _NOW
     + """
 local woken = 0
-for _, id in ipairs(ARGV) do
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if ARGV[1] == 'unadmitted' then redis.call('HDEL', ADMISSIONS, id) end
   for _, lane in ipairs({DUE, DUE_HIGH}) do
     if redis.call('ZADD', lane, 'XX', 'CH', fmt(now), id) == 1 then woken = woken + 1 end
   end
 end
+if woken > 0 then ring() end
 return woken
 """
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from numbers import Real
 from typing import Any, cast
@@ -121,7 +122,9 @@ class ParkingTask(Task[Any, Any]):
             parent.add_trail(result)
         return result
 
-    def wait(self, exc: Exception, seconds: float) -> Retry:
+    def wait(
+        self, exc: Exception, seconds: float, admission: dict[str, Any] | None = None
+    ) -> Retry:
         """Park this execution's task for ``seconds`` and return the ``Retry`` to raise.
 
         The execution ends as a retry: Flower shows it, the message is acknowledged and
@@ -130,6 +133,8 @@ class ParkingTask(Task[Any, Any]):
         Parameters:
             exc: the reason Flower shows.
             seconds: how long the task waits.
+            admission: what its next execution needs before the pump publishes it (see
+                ``Job.admission``); ``None``: published as soon as it is due.
 
         Returns:
             The ``celery.exceptions.Retry`` to raise.
@@ -143,7 +148,7 @@ class ParkingTask(Task[Any, Any]):
         if request.called_directly:
             raise exc
         sig = self.signature_from_request(request, retries=request.retries + 1)
-        self.parking.park(job_from_signature(sig), seconds)
+        self.parking.park(replace(job_from_signature(sig), admission=admission), seconds)
         return Retry(exc=exc, when=cast("Real", seconds), sig=sig)
 
     def finish_once(self) -> bool:

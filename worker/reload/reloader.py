@@ -23,6 +23,7 @@ from worker.limiter import Go, Limiter, Wait
 from worker.limiter.breaker import Breaker
 from worker.monitoring import Monitor, record
 from worker.reload import backoff
+from worker.reload.admission import Needs
 from worker.reload.flight import FlightStore, Outcome
 from worker.settings import Settings
 from worker.upstream import (
@@ -51,11 +52,13 @@ Stage = Literal["waiting", "reloading"]
 @dataclass(frozen=True)
 class Later:
     """Come back in ``seconds`` (the flight's next step); ``reason`` is shown in Flower as
-    the retry's cause."""
+    the retry's cause; ``needs``: what that step will ask of the limiter, so that the pump
+    asks for it before it publishes the task (``None``: the task goes when due)."""
 
     seconds: float
     reason: str
     stage: Stage
+    needs: Needs | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,8 @@ class Reloader:
             if due_in > 0:
                 reason = flight["reason"] or "waiting for its next step"
                 return self._later(due_in, reason, flight)
-            return Later(BUSY_RETRY_SECONDS, "another task is advancing this model", _stage(flight))
+            reason = "another task is advancing this model"
+            return self._later(BUSY_RETRY_SECONDS, reason, flight)
         try:
             return self._step(flight, model_id, task_id, attachment.how, priority)
         finally:
@@ -161,10 +165,18 @@ class Reloader:
         """The flight vanished without an outcome (its TTL ran out, or Redis lost it):
         start a new one on the next run rather than wait forever."""
         self.flights.detach(task_id, model_id)
-        return Later(0.0, "flight lost; starting a new one", "waiting")
+        return Later(0.0, "flight lost; starting a new one", "waiting", Needs())
 
-    def _later(self, seconds: float, reason: str, flight: dict[str, str]) -> Later:
-        return Later(seconds, reason, _stage(flight))
+    def _later(
+        self, seconds: float, reason: str, flight: dict[str, str], *, admitted: bool = True
+    ) -> Later:
+        """Come back in ``seconds``; ``admitted``: the pump takes the limiter's grant for the
+        next step first (never for a step that makes no call: the timer policy's end)."""
+        needs = None
+        if admitted and flight.get("timer") != "1":
+            hold = flight.get("lease", "") if self.settings.loading_holds_slot else ""
+            needs = Needs(confirming=_upstream_has_it(flight), hold=hold)
+        return Later(seconds, reason, _stage(flight), needs)
 
     def _step(
         self, flight: dict[str, str], model_id: str, task_id: str, how: str, priority: str
@@ -183,9 +195,11 @@ class Reloader:
             if verdict.action == "fail":
                 return self._finish(flight, model_id, "failed", verdict.reason, calls, how)
             if verdict.action == "wait":
+                # The breaker decides when the next call may go, not the limiter: the task is
+                # published when due and asks the breaker again.
                 delay = backoff.limiter_delay(verdict.seconds, self.rng)
                 reason = f"key paused by the circuit breaker after: {verdict.reason}"
-                return self._schedule(flight, model_id, now, delay, reason)
+                return self._schedule(flight, model_id, now, delay, reason, admitted=False)
 
         held = flight.get("lease") or None if self.settings.loading_holds_slot else None
         decision = self.limiter.acquire(
@@ -194,8 +208,9 @@ class Reloader:
         if isinstance(decision, Wait):
             # The flight's step stays due (its next_at is not moved): the task may be woken
             # early, by the release that frees its slot or by a stopped key, and goes on.
-            delay = backoff.limiter_delay(decision.seconds, self.rng)
-            delay = min(delay, max(0.0, float(flight["deadline"]) - now))
+            # The wait is the limiter's turn for this task, to the moment: the pump asks for
+            # the grant then (Later.needs), so no jitter is added.
+            delay = min(decision.seconds, max(0.0, float(flight["deadline"]) - now))
             reason = f"limiter: {decision.reason}"
             if flight["reason"] != reason:  # kept for a deadline's message; once per change
                 self.flights.update(model_id, reason=reason)
@@ -214,6 +229,8 @@ class Reloader:
             # slot until the next check (and the call it makes) is over.
             self.limiter.renew(decision.lease, result.seconds + self.settings.call_seconds)
             self.flights.update(model_id, lease=decision.lease)
+            if result.needs is not None:
+                result = replace(result, needs=replace(result.needs, hold=decision.lease))
         else:
             self._release(decision.lease)
         return result
@@ -370,12 +387,14 @@ class Reloader:
         now: float,
         delay: float,
         reason: str,
+        *,
+        admitted: bool = True,
         **fields: int,
     ) -> Later:
         next_at = min(now + delay, float(flight["deadline"]))
         self.flights.update(model_id, next_at=repr(next_at), reason=reason, **fields)
         flight = {**flight, **{k: str(v) for k, v in fields.items()}}
-        return self._later(next_at - now, reason, flight)
+        return self._later(next_at - now, reason, flight, admitted=admitted)
 
     def _finish(
         self,
