@@ -28,6 +28,7 @@ from worker.messaging.task import ParkingTask
 from worker.redis_url import SENTINEL_SCHEME, is_sentinel_url
 from worker.runtime import close_runtime, pump_admission, runtime
 from worker.settings import ConfigError, Settings
+from worker.upstream.client import preload as preload_http
 
 __all__ = ["app", "create_app", "settings"]
 
@@ -168,11 +169,13 @@ def _refuse_to_start_without_a_key(**_: Any) -> None:
 
 @signals.worker_before_create_process.connect
 def _share_memory_with_pool_processes(**_: Any) -> None:
-    """Just before the prefork pool forks a process, move the worker's objects out of the
-    garbage collector's reach (``gc.freeze``, Python's advice for ``fork()`` without
-    ``exec()``): a collection in the pool process would otherwise write to every object it
-    inherited and so copy the pages they share. Measured: 44 -> 30 MB PSS per idle pool
-    process (docs/decisions/0012-prefork-stays-the-pool.md)."""
+    """Just before the prefork pool forks a process: import what its HTTP client will
+    import on first use, then move the worker's objects out of the garbage collector's
+    reach (``gc.freeze``, Python's advice for ``fork()`` without ``exec()``). Pool processes
+    then share those modules instead of importing their own, and their collections no longer
+    write to every object they inherited (which copies the pages it shares). Measured: 44 ->
+    30 MB PSS per idle pool process (docs/decisions/0012-prefork-stays-the-pool.md)."""
+    preload_http()
     gc.freeze()
 
 

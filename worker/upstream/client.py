@@ -38,6 +38,18 @@ _NETWORK_LABELS: tuple[tuple[type[httpx.TransportError], str], ...] = (
 )
 
 
+_preloaded = False
+
+
+def preload() -> None:
+    """Import what an HTTP client imports on its first use (httpx's transport: httpcore,
+    h11, certifi, about 120 modules), once, so that processes forked after this share them."""
+    global _preloaded
+    if not _preloaded:
+        httpx.Client().close()
+        _preloaded = True
+
+
 class UpstreamClient:
     """Calls `POST {base_url}/model_reload` with `{"key": api_key, "model_id": ...}`.
 

@@ -1,6 +1,7 @@
 """Given a worker about to fork a prefork pool process, when Celery says so
-(``worker_before_create_process``), then the worker's objects are frozen out of the garbage
-collector: the pool process's collections leave the pages it shares with the worker alone."""
+(``worker_before_create_process``), then the worker has imported what the pool process's HTTP
+client needs, and its objects are frozen out of the garbage collector: the pool process
+shares those modules and its collections leave the pages it shares with the worker alone."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import gc
+    import sys
     import worker.celery
     from celery import signals
 
     before = gc.get_freeze_count()
+    imported = "httpcore" in sys.modules or "h11" in sys.modules
     signals.worker_before_create_process.send(sender=None)
-    print(before, gc.get_freeze_count(), len(gc.get_objects()))
+    transport = "httpcore" in sys.modules and "h11" in sys.modules
+    print(before, gc.get_freeze_count(), len(gc.get_objects()), int(imported), int(transport))
     """
 )
 
@@ -30,8 +34,10 @@ def test_the_worker_freezes_its_objects_before_forking_a_pool_process() -> None:
     )
 
     assert done.returncode == 0, done.stderr
-    before, after, tracked = (int(x) for x in done.stdout.split())
+    before, after, tracked, imported, transport = (int(x) for x in done.stdout.split())
     assert before == 0
+    # httpx imports its transport (httpcore, h11) on a client's first use: before the fork.
+    assert not imported and transport
     # Every object the worker had (its modules, the app, the settings) is frozen; what the
     # collector still tracks is only what was made since.
     assert after > 50_000
