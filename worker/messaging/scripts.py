@@ -73,7 +73,8 @@ end
 #   ARGV[1] task id, ARGV[2] job JSON, ARGV[3] template JSON ('' = already stored),
 #   ARGV[4] delay seconds, ARGV[5] template TTL seconds, ARGV[6] 'high' or 'normal',
 #   ARGV[7] the admission its next execution needs (JSON; '' = none: published when due)
-# Returns the due time, or '' when the task has finished already (nothing parked).
+# Returns the due time, or '' when the task has finished already (nothing parked). A job due
+# now rings the pumps' bell (a batch's models go out as they are parked).
 PARK = (
     _NOW
     + """
@@ -98,6 +99,7 @@ else
 end
 make_due(ARGV[1], fmt(due))
 redis.call('SREM', KEYS[3], ARGV[1])
+if due <= now then ring() end
 return fmt(due)
 """
 )
