@@ -224,8 +224,19 @@ if low and wait == 0 and not holding then
     end
 end
 
+-- A caller back at its turn (a high caller, or a first call) that finds no room for the rate
+-- yet keeps its place in line: it comes back the moment the next grant leaves the window
+-- (wait is exactly that), instead of taking a new turn at the back.
+local keeps_place = false
+if wait > 0 and reason == 'rate' and not low and ARGV[10] ~= '' then
+    local line = KEYS[10]
+    if high then line = KEYS[7] end
+    local turn = redis.call('ZSCORE', line, ARGV[10])
+    keeps_place = turn ~= false and tonumber(turn) <= now
+end
+
 if wait > 0 then
-    if reason == 'rate' or reason == 'in_flight' or reason == 'queue' then
+    if (reason == 'rate' or reason == 'in_flight' or reason == 'queue') and not keeps_place then
         -- Give each waiter its own turn instead of telling all of them the same moment:
         -- turns are spaced by the rate's pace (or a share of the longest slot wait), so a
         -- crowd of waiting tasks comes back one at a time instead of as a herd that

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 # Seconds between two looks at the due set when nothing is due sooner.
 IDLE_SECONDS = 0.1
 # The shortest sleep between two looks (a busy pump loops at once instead).
-MIN_SLEEP_SECONDS = 0.005
+MIN_SLEEP_SECONDS = 0.001
 # A job whose publish failed is due again after this long.
 REPUBLISH_SECONDS = 1.0
 # Published messages per pool slot that may wait in the broker for a worker: with the one
@@ -97,6 +97,7 @@ class Pump:
                 limit=UNRECEIVED_PER_SLOT * self.slots,
                 unreceived=UNRECEIVED_PER_SLOT * max(self.slots, self._fleet_slots),
             )
+            looked_at = time.monotonic()
         except redis.RedisError as exc:
             self._note_failure(exc)
             return REPUBLISH_SECONDS
@@ -105,36 +106,47 @@ class Pump:
             self._failing = False
         for task_id, reason in broken:
             logger.error("pump: dropped parked task %s that cannot be read (%s)", task_id, reason)
-        admitted = [job for job in jobs if self._admitted(job)]
+        admitted, turns = [], []
+        for job in jobs:
+            turn = self._admission_wait(job)
+            if turn is None:
+                admitted.append(job)
+            else:
+                turns.append(turn)
         published = self._publish(admitted)
-        parked_again = len(jobs) - len(admitted)
-        if (published or parked_again) and len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
+        if (published or turns) and len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
             return 0.0  # there may be more due and room for them: look again at once
-        if next_due is None:
+        # The next look is when the next job is due: one parked again for its turn just now,
+        # or the earliest in the due set; counted from the look, not from now.
+        nexts = [*turns, *([] if next_due is None else [next_due])]
+        if not nexts:
             return IDLE_SECONDS
-        # No room (or nothing due yet): never a busy loop on TAKE_DUE.
-        return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS, next_due))
+        due_in = min(nexts) - (time.monotonic() - looked_at)
+        # Nothing due yet (or no room): never a busy loop on TAKE_DUE.
+        return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS, due_in))
 
-    def _admitted(self, job: Job) -> bool:
-        """Whether to publish ``job`` now; if not, it is parked until its admission's turn.
+    def _admission_wait(self, job: Job) -> float | None:
+        """``None`` to publish ``job`` now; else it is parked again until its admission's
+        turn, that many seconds from now.
 
         A failing admission check publishes the job all the same: its task then asks the
         limiter itself, as a task from an outside producer does.
         """
         if self.admit is None or job.admission is None:
-            return True
+            return None
         try:
             wait = self.admit(job)
         except Exception as exc:
             logger.warning("pump: admission of %s failed (%s); publishing it", job.task_id, exc)
-            return True
+            return None
         if wait <= 0:
-            return True
+            return None
         try:
             self.lot.unsend(job.task_id, wait)
         except redis.RedisError as exc:  # its claim lapses and it is due again: never lost
             self._note_failure(exc)
-        return False
+            return REPUBLISH_SECONDS
+        return wait
 
     def _publish(self, jobs: list[Job]) -> int:
         sent: list[str] = []

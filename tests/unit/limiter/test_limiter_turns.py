@@ -54,3 +54,25 @@ def test_given_a_full_cap_then_in_flight_waiters_are_spread_too(store: Store) ->
 
     assert waits == sorted(waits)
     assert waits[-1] - waits[0] == pytest.approx(3 * 0.25 / 2, abs=0.02)
+
+
+def test_given_a_first_call_back_at_its_turn_before_the_slot_frees_then_it_keeps_its_place(
+    store: Store,
+) -> None:
+    # Given a full window and two first calls in line (a, then b a pace later)...
+    limiter = make_limiter(store.client, rate_count=1, rate_period=0.5, skew=0.0)
+    held = expect_go(limiter.acquire())
+    turn_a = expect_wait(limiter.acquire(caller="a"), "rate").seconds
+    turn_b = expect_wait(limiter.acquire(caller="b"), "rate").seconds
+    assert turn_b == pytest.approx(turn_a + 0.5, abs=0.02)
+    # ...when the call in the window turns out to count from later (its request was sent
+    # late: STARTED), a comes back at its turn and finds no room yet...
+    time.sleep(0.2)
+    limiter.started(held.grant)
+    time.sleep(max(0.0, turn_a - 0.2) + 0.01)
+    retry = expect_wait(limiter.acquire(caller="a"), "rate")
+
+    # ...then it is told the moment the slot frees (about 0.2 s), not a turn behind b's.
+    assert retry.seconds == pytest.approx(0.2, abs=0.05)
+    time.sleep(retry.seconds + 0.01)
+    expect_go(limiter.acquire(caller="a"))

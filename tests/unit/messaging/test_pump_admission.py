@@ -195,3 +195,18 @@ def test_given_no_ring_the_bell_waits_the_time_it_was_given(client: redis.Redis)
         assert 0.14 <= time.monotonic() - started < 1.0
     finally:
         bell.close()
+
+
+def test_given_a_job_parked_again_for_its_turn_then_the_pump_looks_again_at_that_turn(
+    lot: LotFactory,
+) -> None:
+    # The due set's earliest job was 5 s away when the pump looked; the job it parked again
+    # is due in 0.05 s: the next look is then, not at the due set's earliest or in 0.1 s.
+    parking = lot("w1")
+    parking.park(needing("now"), 0)
+    parking.park(make_job("later"), 5)
+    pump = Pump(FakeApp(), parking, slots=4, admit=Gate(room=0, wait=0.05))
+
+    pause = pump.run_once()
+
+    assert 0.03 <= pause <= 0.05
