@@ -66,7 +66,8 @@ def notes(quick: bool) -> list[str]:
         "result is in).",
         "ideal s: the physical lower bound. Rate-bound: max(2 calls per cold model / rate, "
         "models / rate + one reload time) (the last confirmation cannot come before the last "
-        "reload call plus a reload time); queue-bound: models x reload time / queue limit. "
+        "reload call plus a reload time); queue-bound: ceil(models / queue limit) x reload time "
+        "(the slots go in rounds). "
         "issue ideal s: issue 6's looser wording (calls / rate, or models x reload / queue "
         "limit, plus one reload time), which a perfect client can beat. Faults are in "
         "neither.",

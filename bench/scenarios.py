@@ -10,8 +10,9 @@ overhead anywhere (a true lower bound: no contender can beat it):
   if the in-flight cap binds before the rate (``in_flight / latency < rate``)
   the call term uses that throughput instead;
 - queue-bound: a loading model holds one of the ``queue_limit`` slots for a
-  reload time, so ``models * reload / queue_limit`` (or the rate bound, if
-  larger).
+  reload time, and the slots start together, so they go in rounds:
+  ``ceil(models / queue_limit) * reload`` (or the rate bound, if larger). 100
+  models on 15 slots take 7 rounds, not 6.67.
 
 Issue 6 words the bound as "calls needed / rate (or models x reload / queue
 limit), plus one reload time"; :func:`issue_ideal_seconds` computes that
@@ -20,6 +21,7 @@ looser figure too, and both are reported.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -122,7 +124,7 @@ def ideal_seconds(
     if bound == "queue":
         if not queue_limit:
             raise ValueError("a queue-bound scenario needs a queue limit")
-        return max(models * reload_s / queue_limit, rate_bound)
+        return max(math.ceil(models / queue_limit) * reload_s, rate_bound)
     return rate_bound
 
 

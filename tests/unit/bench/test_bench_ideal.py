@@ -29,6 +29,12 @@ def test_queue_bound_is_slot_time_over_the_queue_limit() -> None:
     assert ideal == 60.0
 
 
+def test_queue_bound_counts_whole_rounds_of_slots() -> None:
+    # 100 models on 15 slots: six full rounds and a seventh of 10; none can go sooner.
+    ideal = ideal_seconds("queue", models=100, rate=50, in_flight=15, reload_s=3, queue_limit=15)
+    assert ideal == 21.0
+
+
 def test_queue_bound_needs_a_queue_limit() -> None:
     with pytest.raises(ValueError, match="queue limit"):
         ideal_seconds("queue", models=10, rate=50, in_flight=15, reload_s=3)
