@@ -4,9 +4,12 @@ One process, one ``httpx.AsyncClient``, an ``aiolimiter.AsyncLimiter`` for the
 account's rate and an ``asyncio.Semaphore`` for its in-flight cap, and the same
 reload-and-confirm algorithm as the project:
 
-- call; ``success`` the first time means *accepted*: confirm after the reload
-  time; ``success`` again (or after a ``processing``) means warm;
+- call; ``success`` the first time means *accepted*: confirm when the reload
+  should be over (the reload time, plus 50 ms); ``success`` again (or after a
+  ``processing``) means warm;
 - ``processing`` means loading: poll again at its ``eta`` (or a growing interval);
+  an accepted reload still loading at its end is overdue: again after 2 % of the
+  reload time, doubling (or at its eta, never sooner);
 - 429: pause every call for ``retry_after``; 5xx, resets, bad bodies and
   HTTP-200 errors: retry with full-jitter exponential backoff, at most 8 times;
   400/401/402/403/404 fail the model at once;
@@ -130,18 +133,21 @@ class Peer:
                     if accepted or loading_seen:
                         return True
                     accepted = True
-                    await asyncio.sleep(self.warm_seconds * 1.02 + 0.05)
+                    await asyncio.sleep(self.warm_seconds + 0.05)
                 else:
                     loading_seen = True
                     polls += 1
-                    if eta:
-                        delay = min(self.warm_seconds, max(self.warm_seconds / 20, eta))
-                    else:
-                        delay = min(self.warm_seconds / 2, self.warm_seconds / 8 * 1.5**polls)
-                    await asyncio.sleep(delay * 1.02 + 0.05)
+                    await asyncio.sleep(self._poll_delay(eta, polls, overdue=accepted))
         finally:
             if holding:
                 self.slots.release()
+
+    def _poll_delay(self, eta: float | None, polls: int, *, overdue: bool) -> float:
+        warm = self.warm_seconds
+        step = warm * 0.02 if overdue else warm / 8
+        if eta:
+            return min(warm, max(step if overdue else warm / 20, eta)) * 1.02 + 0.05
+        return min(warm / 2, step * (2.0 if overdue else 1.5) ** (polls - 1)) + 0.05
 
 
 async def _main(args: argparse.Namespace) -> dict[str, object]:

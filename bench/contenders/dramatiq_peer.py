@@ -132,12 +132,16 @@ def _later(model_id: str, seconds: float, **progress: Any) -> None:
     reload.send_with_options(args=(model_id,), kwargs=progress, delay=max(1, int(seconds * 1000)))
 
 
-def _confirm_delay(answer: str, eta: float | None, polls: int) -> float:
+def _confirm_delay(answer: str, eta: float | None, polls: int, overdue: bool = False) -> float:
+    """The project's timing: an accepted reload is checked when it should be over; still
+    loading then (overdue), again after 2 % of the reload time, doubling, or at its eta."""
     if answer == "success":
-        return WARM_SECONDS * 1.02 + 0.05
+        return WARM_SECONDS + 0.05
+    step = WARM_SECONDS * 0.02 if overdue else WARM_SECONDS / 8
     if eta:
-        return min(WARM_SECONDS, max(WARM_SECONDS / 20, eta)) * 1.02 + 0.05
-    return min(WARM_SECONDS / 2, WARM_SECONDS / 8 * 1.5**polls) * 1.02 + 0.05
+        return min(WARM_SECONDS, max(step if overdue else WARM_SECONDS / 20, eta)) * 1.02 + 0.05
+    grown = step * (2.0 if overdue else 1.5) ** max(0, polls - 1)
+    return min(WARM_SECONDS / 2, grown) + 0.05
 
 
 def _held(model_id: str) -> bool | float:
@@ -172,9 +176,10 @@ def _held(model_id: str) -> bool | float:
                 return False
             if started and kind == "success":
                 return True
+            overdue = started
             started = True
             polls += kind == "processing"
-            time.sleep(_confirm_delay(kind, eta, polls))
+            time.sleep(_confirm_delay(kind, eta, polls, overdue))
 
 
 @dramatiq.actor(max_retries=0, time_limit=600_000)
@@ -212,7 +217,7 @@ def reload(
         polls += kind == "processing"
         _later(
             model_id,
-            _confirm_delay(kind, eta, polls),
+            _confirm_delay(kind, eta, polls, overdue=accepted),
             accepted=accepted or kind == "success",
             loading=loading or kind == "processing",
             polls=polls,

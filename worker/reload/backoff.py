@@ -1,8 +1,10 @@
 """How long to wait, in one place: error backoff, load polling, limiter and 429 waits.
 
 Errors back off exponentially with full jitter, never shorter than the upstream's
-``retry_after``; a loading model is polled at its ``eta`` or at a growing interval; limiter
+``retry_after``; an accepted reload is checked when it should be over, and again soon after
+if it is not; a loading model is polled at its ``eta`` or at a growing interval; limiter
 waits get a little jitter so workers told "later" together do not all come back together.
+Why the checks come when they do: docs/decisions/0019-a-reload-is-checked-when-it-should-be-done.md
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ READY_CONFIRM_SECONDS = 1.0
 # Arrive slightly after the moment the upstream said, never slightly before it.
 _LATE_FACTOR = 1.02
 _LATE_SECONDS = 0.05
+# A reload still loading at its expected end is checked again after this share of
+# RELOAD_WARM_SECONDS, doubling each time (or at its eta, never sooner than that share).
+OVERDUE_STEP = 0.02
 
 
 def error_delay(
@@ -51,12 +56,14 @@ def error_delay(
 
 
 def after_accept(warm_seconds: float) -> float:
-    """Seconds from an accepted reload to the first confirmation call.
+    """Seconds from an accepted reload to the first confirmation call: the moment it should
+    be over (the model keeps one of the account's queued slots until it is confirmed), and
+    no later; one found still loading is checked again soon (``poll_delay(overdue=True)``).
 
     Parameters:
         warm_seconds: ``RELOAD_WARM_SECONDS``, the expected reload time.
     """
-    return warm_seconds * _LATE_FACTOR + _LATE_SECONDS
+    return warm_seconds + _LATE_SECONDS
 
 
 def after_ready(warm_seconds: float) -> float:
@@ -79,20 +86,26 @@ def rate_limited_pause(streak: int, *, base: float, cap: float) -> float:
     return min(cap, base * 2.0 ** min(max(0, streak - 1), 64))
 
 
-def poll_delay(eta: float | None, polls: int, *, warm_seconds: float) -> float:
+def poll_delay(
+    eta: float | None, polls: int, *, warm_seconds: float, overdue: bool = False
+) -> float:
     """Seconds before the next check of a loading model.
 
     Parameters:
         eta: the upstream's estimate, if it gave one: used, clamped between a twentieth of
-            ``warm_seconds`` and the whole of it.
+            ``warm_seconds`` (``OVERDUE_STEP`` of it when overdue) and the whole of it.
         polls: times the model was seen loading; without an eta the interval grows from an
-            eighth of ``warm_seconds`` to half of it.
+            eighth of ``warm_seconds`` to half of it (when overdue: from ``OVERDUE_STEP`` of
+            it, doubling).
         warm_seconds: ``RELOAD_WARM_SECONDS``, the expected reload time.
+        overdue: the upstream accepted this reload (so when it started is known) and it
+            should be over by now: it is nearly done, and looked at again soon.
     """
-    low, high = warm_seconds / 20, warm_seconds
+    step = warm_seconds * OVERDUE_STEP if overdue else warm_seconds / 8
+    low, high = (step if overdue else warm_seconds / 20), warm_seconds
     if eta is not None and eta > 0:
         return min(high, max(low, eta)) * _LATE_FACTOR + _LATE_SECONDS
-    grown = (warm_seconds / 8) * 1.5 ** min(max(0, polls - 1), 64)
+    grown = step * (2.0 if overdue else 1.5) ** min(max(0, polls - 1), 64)
     return min(warm_seconds / 2, grown) + _LATE_SECONDS
 
 

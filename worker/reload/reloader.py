@@ -357,7 +357,10 @@ class Reloader:
         warm_seconds = self.settings.warm_seconds
         if isinstance(answer, Loading):
             polls = int(flight["polls"]) + 1
-            delay = backoff.poll_delay(answer.eta, polls, warm_seconds=warm_seconds)
+            overdue = flight["accepted"] == "1"  # checked at its expected end: still loading
+            delay = backoff.poll_delay(
+                answer.eta, polls, warm_seconds=warm_seconds, overdue=overdue
+            )
             eta = "" if answer.eta is None else f", eta {answer.eta:g}s"
             return self._schedule(
                 flight, model_id, now, delay, f"loading{eta}", polls=polls, loading_seen=1, errors=0
