@@ -5,8 +5,8 @@ account's rate and an ``asyncio.Semaphore`` for its in-flight cap, and the same
 reload-and-confirm algorithm as the project:
 
 - call; ``success`` the first time means *accepted*: confirm when the reload
-  should be over (the reload time, plus 50 ms); ``success`` again (or after a
-  ``processing``) means warm;
+  should be over (the reload time, plus 0.1 % and 10 ms for the clocks);
+  ``success`` again (or after a ``processing``) means warm;
 - ``processing`` means loading: poll again at its ``eta`` (or a growing interval);
   an accepted reload still loading at its end is overdue: again after 2 % of the
   reload time, doubling (or at its eta, never sooner);
@@ -133,7 +133,7 @@ class Peer:
                     if accepted or loading_seen:
                         return True
                     accepted = True
-                    await asyncio.sleep(self.warm_seconds + 0.05)
+                    await asyncio.sleep(self.warm_seconds * 1.001 + 0.01)
                 else:
                     loading_seen = True
                     polls += 1

@@ -136,7 +136,7 @@ def _confirm_delay(answer: str, eta: float | None, polls: int, overdue: bool = F
     """The project's timing: an accepted reload is checked when it should be over; still
     loading then (overdue), again after 2 % of the reload time, doubling, or at its eta."""
     if answer == "success":
-        return WARM_SECONDS + 0.05
+        return WARM_SECONDS * 1.001 + 0.01
     step = WARM_SECONDS * 0.02 if overdue else WARM_SECONDS / 8
     if eta:
         return min(WARM_SECONDS, max(step if overdue else WARM_SECONDS / 20, eta)) * 1.02 + 0.05

@@ -26,6 +26,10 @@ READY_CONFIRM_SECONDS = 1.0
 # Arrive slightly after the moment the upstream said, never slightly before it.
 _LATE_FACTOR = 1.02
 _LATE_SECONDS = 0.05
+# An accepted reload is checked this much after its expected end: two clocks may drift apart
+# by 0.1 % (NTP slews at most 0.05 % each), plus 10 ms for the jitter of both.
+_DRIFT = 0.001
+_JITTER_SECONDS = 0.01
 # A reload still loading at its expected end is checked again after this share of
 # RELOAD_WARM_SECONDS, doubling each time (or at its eta, never sooner than that share).
 OVERDUE_STEP = 0.02
@@ -57,13 +61,14 @@ def error_delay(
 
 def after_accept(warm_seconds: float) -> float:
     """Seconds from an accepted reload to the first confirmation call: the moment it should
-    be over (the model keeps one of the account's queued slots until it is confirmed), and
-    no later; one found still loading is checked again soon (``poll_delay(overdue=True)``).
+    be over (the model keeps one of the account's queued slots until it is confirmed), give
+    or take the clocks' drift and jitter, and no later; one found still loading is checked
+    again soon (``poll_delay(overdue=True)``).
 
     Parameters:
         warm_seconds: ``RELOAD_WARM_SECONDS``, the expected reload time.
     """
-    return warm_seconds + _LATE_SECONDS
+    return warm_seconds * (1 + _DRIFT) + _JITTER_SECONDS
 
 
 def after_ready(warm_seconds: float) -> float:

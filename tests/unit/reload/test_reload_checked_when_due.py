@@ -27,8 +27,8 @@ def test_given_an_accepted_reload_then_it_is_checked_when_it_should_be_over(rig:
 
     step = later(rig.advance("model-a"))
 
-    # RELOAD_WARM_SECONDS after the call, and 50 ms for the clocks: not 2.4 s later.
-    assert step.seconds == pytest.approx(WARM + 0.05)
+    # RELOAD_WARM_SECONDS after the call, 0.1 % and 10 ms for the clocks: not 2.4 s later.
+    assert step.seconds == pytest.approx(WARM * 1.001 + 0.01)
 
 
 def test_given_a_reload_still_loading_at_its_end_then_it_is_checked_again_soon(
@@ -36,7 +36,7 @@ def test_given_a_reload_still_loading_at_its_end_then_it_is_checked_again_soon(
 ) -> None:
     rig.build([success(), processing(), processing(), processing(), success()], warm_seconds=WARM)
     rig.advance("model-a")
-    rig.clock.advance(WARM + 0.05)
+    rig.clock.advance(WARM * 1.001 + 0.01)
 
     steps = []
     for _ in range(3):
@@ -53,7 +53,7 @@ def test_given_a_reload_still_loading_at_its_end_then_it_is_checked_again_soon(
 def test_given_an_overdue_reload_with_an_eta_then_it_is_checked_at_the_eta(rig: Rig) -> None:
     rig.build([success(), processing(eta=1.0)], warm_seconds=WARM)
     rig.advance("model-a")
-    rig.clock.advance(WARM + 0.05)
+    rig.clock.advance(WARM * 1.001 + 0.01)
 
     step = later(rig.advance("model-a"))
 
