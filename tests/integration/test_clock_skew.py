@@ -57,6 +57,7 @@ pytestmark = [
 SKEWS = (30.0, -30.0)  # seconds: the first worker's clock is ahead, the second's behind
 RATE = 5  # RELOAD_RATE_LIMIT=5/s
 DEADLINE = 30.0  # RELOAD_DEADLINE_SECONDS (the 20 others need 10-16 s at 5/s)
+BATCH_GRACE = 10.0  # RELOAD_BATCH_GRACE_SECONDS: the batch deadline is 40 s
 MODELS = [f"s-{i:02d}" for i in range(20)]
 STUCK = "s-stuck"
 # "[2026-12-01 20:02:55,937: INFO/MainProcess] ..." (TZ=UTC in the workers' environment)
@@ -126,6 +127,10 @@ def test_two_skewed_workers_keep_the_rate_the_deadline_and_the_batch_times(
         RELOAD_MAX_IN_FLIGHT="3",
         RELOAD_WARM_SECONDS="1",
         RELOAD_DEADLINE_SECONDS=f"{DEADLINE:g}",
+        # The batch deadline (RELOAD_DEADLINE_SECONDS + this grace, from the batch's start)
+        # must come after the stuck model's own (from its flight's start, up to 5 s in at
+        # 5 calls/s for 21 models), or it fails the model first as "batch deadline exceeded".
+        RELOAD_BATCH_GRACE_SECONDS=f"{BATCH_GRACE:g}",
     )
     workers = []
     for skew in SKEWS:
