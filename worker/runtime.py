@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -23,10 +22,9 @@ from worker.clock import Clock
 from worker.limiter import Limiter
 from worker.limiter.breaker import Breaker
 from worker.messaging.identity import WORKER_ID
-from worker.messaging.parking import Job
 from worker.monitoring import Monitor, record
 from worker.producer import parking_lot, producer_ledger, redis_client, redis_clock
-from worker.reload.admission import admit
+from worker.reload.admission import PumpAdmission
 from worker.reload.flight import FlightStore
 from worker.reload.reloader import Reloader
 from worker.settings import Settings
@@ -83,20 +81,15 @@ def build_limiter(settings: Settings, client: redis.Redis) -> Limiter:
     )
 
 
-def pump_admission() -> Callable[[Job], float]:
-    """The pump's admission check of a due ``reload_model`` (``worker.reload.admission``):
-    the limiter's grant for its next step, taken before the task is published.
+def pump_admission() -> PumpAdmission:
+    """The pump's side of the limiter (``worker.reload.admission``): the grant for a due
+    ``reload_model``'s next step, taken before the task is published, and free slots handed
+    to the tasks in line for one.
 
     Raises:
         ConfigError: ``MODELSLAB_API_KEY`` is not set.
     """
-    limiter = build_limiter(producer.settings(), redis_client())
-
-    def check(job: Job) -> float:
-        priority = str(job.kwargs.get("priority") or "normal")
-        return admit(limiter, job.task_id, priority, job.admission or {})
-
-    return check
+    return PumpAdmission(build_limiter(producer.settings(), redis_client()))
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -173,6 +173,7 @@ class Limiter:
         self._in_flight = redis.register_script(scripts.IN_FLIGHT)
         self._started = redis.register_script(scripts.STARTED)
         self._release = redis.register_script(scripts.RELEASE)
+        self._hand_free_slots = redis.register_script(scripts.HAND_FREE_SLOTS)
         # lease -> the grant of the call made under it, until release() or renew() says the
         # call was answered (dict operations are atomic: safe for a threads pool too).
         self._unanswered: dict[str, _Pending] = {}
@@ -314,20 +315,56 @@ class Limiter:
 
         The call made under the lease is over: its grant stays in the rate window and
         counts from its answer (``answered``; now if it was not noted), since its request
-        reached the upstream before its answer came back.
+        reached the upstream before its answer came back. The freed slot goes to the first
+        caller in line for one, as a grant taken ahead for it (if the rate allows), so that
+        nobody else takes it before that caller comes.
 
         Parameters:
             lease: ``Go.lease``.
 
         Returns:
-            The caller to wake for the slot (the first in line, now out of it), or ``""``.
+            The caller to wake for the slot (the first in line, now out of it: its grant is
+            taken ahead unless the rate or a pause forbade it), or ``""``.
         """
         grant, answered_at = self._answer_of(lease)
         reply = self._release(
-            keys=[self.leases_key, self.calls_key, self.slots_key],
-            args=[lease, grant, repr(self.window), answered_at],
+            keys=[self.leases_key, self.calls_key, self.slots_key, self.pause_key, self.cap_key],
+            args=[
+                lease,
+                grant,
+                repr(self.window),
+                answered_at,
+                self.rate_count,
+                self.max_in_flight,
+                repr(self.ahead_seconds),
+                self.owner,
+                self.ahead_key(""),
+            ],
         )
         return _text(cast("list[Any]", reply)[1])
+
+    def hand_free_slots(self) -> list[str]:
+        """Hand every free slot to the first caller in line for one, as a grant taken ahead.
+
+        For the slots no release handed over: a lease that expired (a dead holder, a grant
+        taken ahead that nobody picked up), a wake that found its task busy. The pumps call
+        it on every heartbeat.
+
+        Returns:
+            The callers handed a slot (to wake); each finds its grant taken ahead.
+        """
+        reply = self._hand_free_slots(
+            keys=[self.leases_key, self.calls_key, self.slots_key, self.pause_key, self.cap_key],
+            args=[
+                self.max_in_flight,
+                self.rate_count,
+                repr(self.window),
+                repr(self.ahead_seconds),
+                self.owner,
+                self.ahead_key(""),
+            ],
+        )
+        return [_text(caller) for caller in cast("list[Any]", reply)]
 
     def renew(self, lease: str, seconds: float) -> bool:
         """Extend a live lease to expire at now + ``seconds`` (never earlier than it was).

@@ -14,7 +14,8 @@ longer matters, so an idle scope leaves nothing behind and nothing is kept per m
 - ``pause``: the pause's end time; expires then.
 - ``turns``: the next turn handed to a waiting caller (ACQUIRE); expires then.
 - ``slots``: zset caller -> since when, the callers with an id waiting for a slot, each
-  woken by the release that frees one (RELEASE); expires a minute after the last joined.
+  handed the slot a release frees (RELEASE) or a pump finds free (HAND_FREE_SLOTS); expires
+  a minute after the latest backstop of those in it.
 - ``high``, ``hturns``: waiting high-priority callers (zset caller -> turn) and their next
   turn; expire 2 s after the last turn.
 - ``firsts``, ``lturns``: normal callers waiting for the rate (zset caller -> turn; a
@@ -34,6 +35,7 @@ __all__ = [
     "BREAKER_FAILED",
     "BREAKER_SUCCEEDED",
     "GROW",
+    "HAND_FREE_SLOTS",
     "IN_FLIGHT",
     "PAUSE",
     "PAUSED_FOR",
@@ -63,6 +65,14 @@ local function fmt(x)
 end
 local function pexpire_at_least(key, seconds)
     redis.call('PEXPIRE', key, math.max(1, math.ceil(seconds * 1000)))
+end
+-- Keep a key at least this long from now, never shortening what it has: a line of waiters
+-- must outlive the longest wait of anyone in it.
+local function keep_at_least(key, seconds)
+    local ms = math.max(1, math.ceil(seconds * 1000))
+    if redis.call('PTTL', key) < ms then
+        redis.call('PEXPIRE', key, ms)
+    end
 end
 """
 
@@ -131,6 +141,15 @@ local now = redis_now()
 local wait, reason = 0, ''
 local ahead = tonumber(ARGV[12]) or 0
 
+if ahead > 0 and ARGV[10] ~= '' then
+    -- The pump asks for a caller that was handed a slot already (HAND_OFF): that grant.
+    local taken = redis.call('GET', KEYS[12])
+    local held, grant = string.match(taken or '', '^(%S+) (%S+)$')
+    local expiry = held and redis.call('ZSCORE', KEYS[2], held)
+    if expiry and tonumber(expiry) > now then
+        return {1, fmt(now), held, grant}
+    end
+end
 if ahead == 0 and ARGV[10] ~= '' then
     local taken = redis.call('GET', KEYS[12])
     if taken then
@@ -260,19 +279,19 @@ if wait > 0 then
     end
     if high and ARGV[10] ~= '' then
         redis.call('ZADD', KEYS[7], fmt(now + wait), ARGV[10])
-        pexpire_at_least(KEYS[7], wait + 2.0)
+        keep_at_least(KEYS[7], wait + 2.0)
     end
     if reason == 'rate' and not high and not low and ARGV[10] ~= '' then
         redis.call('ZADD', KEYS[10], fmt(now + wait), ARGV[10])
-        pexpire_at_least(KEYS[10], wait + 2.0)
+        keep_at_least(KEYS[10], wait + 2.0)
     end
     if reason == 'in_flight' and ARGV[10] ~= '' then
         -- In line for a slot, first come first woken (high callers ahead): NX keeps the
-        -- place of one that was already waiting.
+        -- place of one that was already waiting. The line outlives every waiter's backstop.
         local since = now
         if high then since = now - 1000000 end
         redis.call('ZADD', KEYS[9], 'NX', fmt(since), ARGV[10])
-        pexpire_at_least(KEYS[9], SLOT_LINE_SECONDS)
+        keep_at_least(KEYS[9], wait + SLOT_LINE_SECONDS)
     end
     return {0, fmt(math.max(wait, 0.000001)), reason}
 end
@@ -362,31 +381,119 @@ return 1
 """
 )
 
-# RELEASE: free a lease's slot, and count the call just answered from its answer (ANSWERED).
-#   KEYS[1] leases  (ZREM)
-#   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
+# HAND_OFF: the helper RELEASE and HAND_FREE_SLOTS use. A free slot goes to the first caller
+# in line for one (high callers first), as a grant taken ahead for it (see ACQUIRE's KEYS[12]):
+# a lease of that slot living `ahead` seconds and a grant in the rate window, so that nobody
+# else takes the slot between the wake and the caller's ACQUIRE. Nobody in line, a pause, or
+# no room in the rate window: nothing is handed (returns nil).
+_HAND_OFF = """
+local function hand_off(leases, calls, slots, pause, now, ho)
+    if tonumber(redis.call('GET', pause) or '0') > now then
+        return nil
+    end
+    local first = redis.call('ZRANGE', slots, 0, 0)
+    local head = first[1]
+    if not head then
+        return nil
+    end
+    redis.call('ZREMRANGEBYSCORE', calls, '-inf', fmt(now - ho.window))
+    if redis.call('ZCARD', calls) >= ho.rate_count then
+        return nil
+    end
+    redis.call('ZREM', slots, head)
+    local id = head .. ':' .. fmt(now)
+    local lease, grant = ho.owner .. '|h:' .. id, 'h:' .. id
+    redis.call('ZADD', calls, fmt(now), grant)
+    pexpire_at_least(calls, ho.window)
+    redis.call('ZADD', leases, fmt(now + ho.ahead), lease)
+    keep_at_least(leases, ho.ahead)
+    redis.call('SET', ho.prefix .. head, lease .. ' ' .. grant, 'PX',
+               math.max(1, math.ceil(ho.ahead * 1000)))
+    return head
+end
+local function cap_of(cap_key, max_in_flight)
+    local lowered = tonumber(redis.call('GET', cap_key) or '0')
+    if lowered > 0 and lowered < max_in_flight then
+        return lowered
+    end
+    return max_in_flight
+end
+"""
+
+# RELEASE: free a lease's slot, and count the call just answered from its answer (ANSWERED);
+# the freed slot is handed to the first caller in line for one (HAND_OFF).
+#   KEYS[1] leases  (ZREM, ZCARD, ZADD)
+#   KEYS[2] calls   (ZSCORE, ZADD, PEXPIRE)
 #   KEYS[3] slots   (ZRANGE, ZREM) the callers waiting for a slot (ACQUIRE)
+#   KEYS[4] pause   (GET), KEYS[5] cap (GET)
 #   ARGV[1] lease id
 #   ARGV[2] grant id of the call just answered, or '' (none)
 #   ARGV[3] window seconds
 #   ARGV[4] when the call was answered (Redis time, "%.6f"), or '' (now)
+#   ARGV[5] rate_count, ARGV[6] max_in_flight, ARGV[7] ahead seconds, ARGV[8] this
+#   worker's id (the owner of a lease handed off), ARGV[9] the prefix of the callers' ahead
+#   keys ("{prefix}limiter:{scope}:ahead:")
 # Returns {leases removed (0 or 1), the caller to wake ('' : none)}: the first in line for
-# a slot, taken out of the line, when a slot was freed.
+# a slot, taken out of the line, when a slot was freed (its grant taken ahead if the rate
+# allows, else it asks anew when woken).
 RELEASE = (
     _PRELUDE
     + _ANSWERED
+    + _HAND_OFF
     + """
-answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), redis_now(), ARGV[4])
+local now = redis_now()
+answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), now, ARGV[4])
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 local next_in_line = ''
 if removed == 1 then
-    local first = redis.call('ZRANGE', KEYS[3], 0, 0)
-    if first[1] then
-        next_in_line = first[1]
-        redis.call('ZREM', KEYS[3], next_in_line)
+    local ho = {window = tonumber(ARGV[3]), rate_count = tonumber(ARGV[5]),
+                ahead = tonumber(ARGV[7]), owner = ARGV[8], prefix = ARGV[9]}
+    redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
+    local head = nil
+    if redis.call('ZCARD', KEYS[1]) < cap_of(KEYS[5], tonumber(ARGV[6])) then
+        head = hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, ho)
+    end
+    if head then
+        next_in_line = head
+    else
+        local first = redis.call('ZRANGE', KEYS[3], 0, 0)
+        if first[1] then
+            next_in_line = first[1]
+            redis.call('ZREM', KEYS[3], next_in_line)
+        end
     end
 end
 return {removed, next_in_line}
+"""
+)
+
+# HAND_FREE_SLOTS: every free slot goes to the first caller in line for one (HAND_OFF), for
+# the slots a release did not hand over (a lease that expired: a dead holder, a grant taken
+# ahead that nobody picked up; a wake that found its task busy). The pumps call it on every
+# heartbeat, so a free slot never waits long for a caller in line.
+#   KEYS[1] leases, KEYS[2] calls, KEYS[3] slots, KEYS[4] pause, KEYS[5] cap
+#   ARGV[1] max_in_flight, ARGV[2] rate_count, ARGV[3] window, ARGV[4] ahead seconds,
+#   ARGV[5] this worker's id, ARGV[6] the prefix of the callers' ahead keys
+# Returns the callers handed a slot, to wake.
+HAND_FREE_SLOTS = (
+    _PRELUDE
+    + _HAND_OFF
+    + """
+local now = redis_now()
+local ho = {window = tonumber(ARGV[3]), rate_count = tonumber(ARGV[2]),
+            ahead = tonumber(ARGV[4]), owner = ARGV[5], prefix = ARGV[6]}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
+local free = cap_of(KEYS[5], tonumber(ARGV[1])) - redis.call('ZCARD', KEYS[1])
+local out = {}
+while free > 0 do
+    local head = hand_off(KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, ho)
+    if not head then
+        break
+    end
+    table.insert(out, head)
+    free = free - 1
+end
+return out
 """
 )
 

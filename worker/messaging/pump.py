@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from celery import bootsteps, signals
@@ -28,7 +28,7 @@ from worker import constants as c
 from worker.messaging.parking import Job, ParkingLot, current_lot
 from worker.messaging.task import ParkingTask, job_from_signature
 
-__all__ = ["Pump", "PumpStep", "on_task_received", "provide_admission"]
+__all__ = ["Admission", "Pump", "PumpStep", "on_task_received", "provide_admission"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,17 @@ UNRECEIVED_PER_SLOT = 1
 HOLD_CHECK_SECONDS = 2.0
 
 
+class Admission(Protocol):
+    """What the pump asks before it publishes a due job with an admission (``Job.admission``):
+    ``worker.reload.admission.PumpAdmission``, handed in by the wiring (``provide_admission``)."""
+
+    def admit(self, job: Job) -> float:
+        """0.0 to publish ``job`` now; else the seconds it stays parked (its turn)."""
+
+    def free_slots(self) -> list[str]:
+        """The task ids handed a free slot since the last call, to wake (each heartbeat)."""
+
+
 class Pump:
     """One worker's publisher of due jobs; ``run_once`` is one look (tested without a thread).
 
@@ -56,9 +67,8 @@ class Pump:
             ``UNRECEIVED_PER_SLOT`` x ``slots`` per look.
         in_hand: the ids of the tasks this worker has received and not finished (``None``:
             unknown now); held tasks missing from it twice in a row are made due again.
-        admit: the admission check of a due job that has one (``Job.admission``): returns
-            0.0 to publish it now, or the seconds it stays parked (no execution is spent on
-            a task that would only be told to wait). ``None``: every due job is published.
+        admission: the admission check of a due job that has one (``Job.admission``, see
+            ``Admission``); ``None``: every due job is published when due.
     """
 
     def __init__(
@@ -68,13 +78,13 @@ class Pump:
         *,
         slots: int,
         in_hand: Callable[[], set[str] | None] = lambda: None,
-        admit: Callable[[Job], float] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.app = app
         self.lot = lot
         self.slots = max(1, slots)
         self.in_hand = in_hand
-        self.admit = admit
+        self.admission = admission
         self._next_beat = 0.0
         self._fleet_slots = self.slots  # pool slots of every live worker, from heartbeats
         self._next_check = 0.0
@@ -132,10 +142,10 @@ class Pump:
         A failing admission check publishes the job all the same: its task then asks the
         limiter itself, as a task from an outside producer does.
         """
-        if self.admit is None or job.admission is None:
+        if self.admission is None or job.admission is None:
             return None
         try:
-            wait = self.admit(job)
+            wait = self.admission.admit(job)
         except Exception as exc:
             logger.warning("pump: admission of %s failed (%s); publishing it", job.task_id, exc)
             return None
@@ -178,6 +188,10 @@ class Pump:
             self._beating_since = beaten
         self._last_beat = beaten
         self._next_beat = beaten + c.WORKER_HEARTBEAT_SECONDS
+        if self.admission is not None:  # a free slot never waits long for a task in line
+            handed = self.admission.free_slots()
+            if handed:
+                self.lot.wake(handed)
         # After a Redis outage, take over only once we have beaten for a while again: the
         # live workers need a moment to beat again.
         if beaten - self._beating_since >= self.lot.dead_after:
@@ -281,7 +295,7 @@ class PumpStep(bootsteps.StartStopStep):
             current_lot(),
             slots=worker.concurrency or 1,
             in_hand=_requests_in_hand,
-            admit=_build_admission(),
+            admission=_build_admission(),
         )
         self._bell = Bell(self._pump.lot.redis)
         self._thread = threading.Thread(target=self._run, name="reload-pump", daemon=True)
@@ -319,11 +333,11 @@ class PumpStep(bootsteps.StartStopStep):
     shutdown = stop
 
 
-_admission: Callable[[], Callable[[Job], float]] | None = None
+_admission: Callable[[], Admission] | None = None
 
 
-def provide_admission(factory: Callable[[], Callable[[Job], float]]) -> None:
-    """Make ``factory`` build each worker's admission check (``Pump``'s ``admit``).
+def provide_admission(factory: Callable[[], Admission]) -> None:
+    """Make ``factory`` build each worker's admission check (``Pump``'s ``admission``).
 
     Called by the wiring (``worker.celery``), so this package never imports the limiter.
 
@@ -334,7 +348,7 @@ def provide_admission(factory: Callable[[], Callable[[Job], float]]) -> None:
     _admission = factory
 
 
-def _build_admission() -> Callable[[Job], float] | None:
+def _build_admission() -> Admission | None:
     """This worker's admission check, or ``None`` (every due job is published) if there is
     none or it cannot be built (its tasks then ask the limiter themselves)."""
     if _admission is None:

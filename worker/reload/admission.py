@@ -2,9 +2,11 @@
 
 A ``reload_model`` task that parks says what its next step will ask of the limiter
 (``Needs``: whether the call confirms a reload the upstream has, and the slot it holds). When
-the job is due, the pump asks the limiter on its behalf (``admit``): granted, the task is
-published and its ``acquire`` picks the grant up; refused, the job stays parked until the
-limiter's turn for it, and no task execution is spent on asking.
+the job is due, the pump asks the limiter on its behalf (``PumpAdmission.admit``): granted,
+the task is published and its ``acquire`` picks the grant up; refused, the job stays parked
+until the limiter's turn for it, and no task execution is spent on asking. On each heartbeat
+the pump also hands every free slot to the first task in line for one
+(``PumpAdmission.free_slots``) and wakes it.
 
 Why: docs/decisions/0018-the-pump-asks-the-limiter-first.md
 """
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.limiter import Go, Limiter
+from worker.messaging.parking import Job
 
-__all__ = ["Needs", "admit"]
+__all__ = ["Needs", "PumpAdmission", "admit"]
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,31 @@ def admit(limiter: Limiter, task_id: str, priority: str, admission: dict[str, An
         ahead=limiter.ahead_seconds,
     )
     return 0.0 if isinstance(decision, Go) else decision.seconds
+
+
+class PumpAdmission:
+    """The pump's side of the limiter (``worker.messaging.pump.Admission``).
+
+    Parameters:
+        limiter: the account's limiter.
+    """
+
+    def __init__(self, limiter: Limiter) -> None:
+        self.limiter = limiter
+
+    def admit(self, job: Job) -> float:
+        """``admit`` for a due parked ``reload_model`` (its priority from its arguments).
+
+        Returns:
+            0.0 to publish it now, else the seconds until the limiter's turn for it.
+        """
+        priority = str(job.kwargs.get("priority") or "normal")
+        return admit(self.limiter, job.task_id, priority, job.admission or {})
+
+    def free_slots(self) -> list[str]:
+        """Hand every free slot to the first task in line for one (``Limiter.hand_free_slots``).
+
+        Returns:
+            The tasks handed a slot: the pump wakes them.
+        """
+        return self.limiter.hand_free_slots()

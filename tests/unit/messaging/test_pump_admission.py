@@ -19,19 +19,25 @@ from worker.messaging.pump import Bell, Pump
 
 
 class Gate:
-    """An admission check that admits the first ``room`` jobs, then says "in ``wait`` s"."""
+    """An admission check that admits the first ``room`` jobs, then says "in ``wait`` s";
+    ``handing`` are the task ids its next ``free_slots`` hands a slot to."""
 
     def __init__(self, room: int, wait: float) -> None:
         self.room = room
         self.wait = wait
         self.asked: list[tuple[str, dict[str, Any] | None]] = []
+        self.handing: list[str] = []
 
-    def __call__(self, job: Job) -> float:
+    def admit(self, job: Job) -> float:
         self.asked.append((job.task_id, job.admission))
         if self.room > 0:
             self.room -= 1
             return 0.0
         return self.wait
+
+    def free_slots(self) -> list[str]:
+        handed, self.handing = self.handing, []
+        return handed
 
 
 def needing(task_id: str, **admission: Any) -> Job:
@@ -45,7 +51,7 @@ def test_given_due_jobs_with_an_admission_then_only_the_admitted_are_published(
     for i in range(3):
         parking.park(needing(f"t{i}", confirming=i == 2, hold="h"), 0)
     app, gate = FakeApp(), Gate(room=1, wait=0.5)
-    pump = Pump(app, parking, slots=4, admit=gate)
+    pump = Pump(app, parking, slots=4, admission=gate)
 
     pump.run_once()
 
@@ -71,7 +77,7 @@ def test_given_a_refused_job_when_its_turn_comes_then_it_is_asked_again_and_publ
     parking = lot("w1")
     parking.park(needing("t1"), 0)
     app, gate = FakeApp(), Gate(room=0, wait=0.2)
-    pump = Pump(app, parking, slots=4, admit=gate)
+    pump = Pump(app, parking, slots=4, admission=gate)
 
     pump.run_once()
     assert app.published == []
@@ -92,7 +98,7 @@ def test_a_job_without_admission_is_published_without_asking(lot: LotFactory) ->
     gate = Gate(room=0, wait=5.0)
     app = FakeApp()
 
-    Pump(app, parking, slots=4, admit=gate).run_once()
+    Pump(app, parking, slots=4, admission=gate).run_once()
 
     assert app.published == ["plain"]
     assert gate.asked == []
@@ -104,11 +110,12 @@ def test_given_a_failing_admission_check_then_the_job_is_published_all_the_same(
     parking = lot("w1")
     parking.park(needing("t1"), 0)
 
-    def broken(job: Job) -> float:
-        raise RuntimeError("a bug")
+    class Broken(Gate):
+        def admit(self, job: Job) -> float:
+            raise RuntimeError("a bug")
 
     app = FakeApp()
-    Pump(app, parking, slots=4, admit=broken).run_once()
+    Pump(app, parking, slots=4, admission=Broken(room=0, wait=1.0)).run_once()
 
     assert app.published == ["t1"]  # its task asks the limiter itself
 
@@ -124,7 +131,7 @@ def test_given_a_cancelled_batch_its_woken_tasks_are_published_without_admission
 
     assert parking.wake(["cancelled"], admitted=False) == 1
     assert parking.wake(["slot-waiter"]) == 1
-    Pump(app, parking, slots=4, admit=gate).run_once()
+    Pump(app, parking, slots=4, admission=gate).run_once()
 
     # The cancelled task ends without a call: no grant is taken for it. The task a freed
     # slot waits for still asks for its grant.
@@ -142,7 +149,7 @@ def test_given_a_stopped_key_every_waiting_task_is_published_without_admission(
     app = FakeApp()
 
     assert parking.wake_all() == 3
-    Pump(app, parking, slots=4, admit=gate).run_once()
+    Pump(app, parking, slots=4, admission=gate).run_once()
 
     assert sorted(app.published) == ["t0", "t1", "t2"]
     assert gate.asked == []
@@ -205,8 +212,23 @@ def test_given_a_job_parked_again_for_its_turn_then_the_pump_looks_again_at_that
     parking = lot("w1")
     parking.park(needing("now"), 0)
     parking.park(make_job("later"), 5)
-    pump = Pump(FakeApp(), parking, slots=4, admit=Gate(room=0, wait=0.05))
+    pump = Pump(FakeApp(), parking, slots=4, admission=Gate(room=0, wait=0.05))
 
     pause = pump.run_once()
 
     assert 0.03 <= pause <= 0.05
+
+
+def test_given_a_slot_handed_to_a_waiting_task_then_the_pump_wakes_and_publishes_it(
+    lot: LotFactory,
+) -> None:
+    # Its job waits for its backstop turn, a minute away; the limiter hands it a free slot.
+    parking = lot("w1")
+    parking.park(needing("in-line"), 60)
+    gate = Gate(room=1, wait=60.0)
+    gate.handing = ["in-line"]
+    app = FakeApp()
+
+    Pump(app, parking, slots=4, admission=gate).run_once()
+
+    assert app.published == ["in-line"]
