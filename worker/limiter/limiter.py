@@ -26,8 +26,9 @@ __all__ = ["Go", "Limiter", "Wait"]
 IN_FLIGHT_RETRY_SECONDS = 0.25
 # A caller with an id waiting for a slot is woken by the release that frees it (see
 # ``release``); without a wake (one that came before it parked, a holder that died) it
-# looks again after this long at most, or at its turn: a crowd's turns are spread so that
-# together they look about ``max_in_flight`` times in this long.
+# looks again after this long at most, plus its place in the line of slot waiters times
+# this long / ``max_in_flight``: the line looks about ``max_in_flight`` times in this long.
+# These backstops take none of the turns the rate's waiters share.
 SLOT_WAIT_SECONDS = 2.0
 # How long an in-flight cap lowered by 429s is remembered without news (seconds).
 CAP_MEMORY = 600.0

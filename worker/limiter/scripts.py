@@ -254,8 +254,14 @@ if wait > 0 and reason == 'rate' and not low and ARGV[10] ~= '' then
     keeps_place = turn ~= false and tonumber(turn) <= now
 end
 
+-- A caller with an id waiting for a slot is in the slot line (KEYS[9]) and woken by the
+-- release that frees one: its wait is a backstop, spread by its place in line, and it takes
+-- none of the turns the rate's waiters share (a crowd in line for slots pushed every first
+-- call's turn back by their backstops).
+local in_slot_line = reason == 'in_flight' and ARGV[10] ~= ''
 if wait > 0 then
-    if (reason == 'rate' or reason == 'in_flight' or reason == 'queue') and not keeps_place then
+    if (reason == 'rate' or reason == 'in_flight' or reason == 'queue') and not keeps_place
+            and not in_slot_line then
         -- Give each waiter its own turn instead of telling all of them the same moment:
         -- turns are spaced by the rate's pace (or a share of the longest slot wait), so a
         -- crowd of waiting tasks comes back one at a time instead of as a herd that
@@ -285,12 +291,13 @@ if wait > 0 then
         redis.call('ZADD', KEYS[10], fmt(now + wait), ARGV[10])
         keep_at_least(KEYS[10], wait + 2.0)
     end
-    if reason == 'in_flight' and ARGV[10] ~= '' then
+    if in_slot_line then
         -- In line for a slot, first come first woken (high callers ahead): NX keeps the
         -- place of one that was already waiting. The line outlives every waiter's backstop.
         local since = now
         if high then since = now - 1000000 end
         redis.call('ZADD', KEYS[9], 'NX', fmt(since), ARGV[10])
+        wait = wait + redis.call('ZRANK', KEYS[9], ARGV[10]) * slot_wait / max_in_flight
         keep_at_least(KEYS[9], wait + SLOT_LINE_SECONDS)
     end
     return {0, fmt(math.max(wait, 0.000001)), reason}

@@ -76,3 +76,23 @@ def test_given_a_first_call_back_at_its_turn_before_the_slot_frees_then_it_keeps
     assert retry.seconds == pytest.approx(0.2, abs=0.05)
     time.sleep(retry.seconds + 0.01)
     expect_go(limiter.acquire(caller="a"))
+
+
+def test_given_a_crowd_in_line_for_a_slot_then_a_first_call_gets_the_rates_own_turn(
+    store: Store,
+) -> None:
+    # Given one slot, held, and five tasks in line for it (each woken by the release that
+    # frees it; their waits are backstops, spread by their place in line)...
+    limiter = make_limiter(store.client, rate_count=1, rate_period=1.0, max_in_flight=1, skew=0.0)
+    held = expect_go(limiter.acquire(caller="holder"))
+    backstops = [
+        expect_wait(limiter.acquire(caller=f"slot-{i}"), "in_flight").seconds for i in range(5)
+    ]
+    assert backstops == sorted(backstops) and backstops[-1] > backstops[0]
+    # ...when the slot frees (handed to the first in line) and a first call finds the rate full...
+    limiter.release(held.lease)
+    wait = expect_wait(limiter.acquire(caller="first"), "rate").seconds
+
+    # ...then it is told when the window has room (about 1 s), not a turn behind the slot
+    # waiters' backstops: they do not take the rate's turns.
+    assert wait <= 1.05, (wait, backstops)
