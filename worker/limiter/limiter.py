@@ -329,7 +329,7 @@ class Limiter:
         """
         grant, answered_at = self._answer_of(lease)
         reply = self._release(
-            keys=[self.leases_key, self.calls_key, self.slots_key, self.pause_key, self.cap_key],
+            keys=self._hand_off_keys(),
             args=[
                 lease,
                 grant,
@@ -344,6 +344,10 @@ class Limiter:
         )
         return _text(cast("list[Any]", reply)[1])
 
+    def _hand_off_keys(self) -> list[str]:
+        """The keys a free slot is handed over with (RELEASE, HAND_FREE_SLOTS)."""
+        return [self.leases_key, self.calls_key, self.slots_key, self.pause_key, self.cap_key]
+
     def hand_free_slots(self) -> list[str]:
         """Hand every free slot to the first caller in line for one, as a grant taken ahead.
 
@@ -355,7 +359,7 @@ class Limiter:
             The callers handed a slot (to wake); each finds its grant taken ahead.
         """
         reply = self._hand_free_slots(
-            keys=[self.leases_key, self.calls_key, self.slots_key, self.pause_key, self.cap_key],
+            keys=self._hand_off_keys(),
             args=[
                 self.max_in_flight,
                 self.rate_count,

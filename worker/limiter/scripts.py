@@ -74,6 +74,15 @@ local function keep_at_least(key, seconds)
         redis.call('PEXPIRE', key, ms)
     end
 end
+-- The in-flight cap: the configured one, or lower while 429s have lowered it (see SHRINK;
+-- it grows back, GROW).
+local function cap_of(cap_key, max_in_flight)
+    local lowered = tonumber(redis.call('GET', cap_key) or '0')
+    if lowered > 0 and lowered < max_in_flight then
+        return lowered
+    end
+    return max_in_flight
+end
 """
 
 # ACQUIRE: one decision on pause, then in-flight cap, then sliding-window rate.
@@ -124,12 +133,7 @@ ACQUIRE = (
     + """
 local rate_count = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
-local max_in_flight = tonumber(ARGV[3])
--- A 429 lowered the cap below the configured one (see SHRINK); it grows back (GROW).
-local lowered = tonumber(redis.call('GET', KEYS[6]) or '0')
-if lowered > 0 and lowered < max_in_flight then
-    max_in_flight = lowered
-end
+local max_in_flight = cap_of(KEYS[6], tonumber(ARGV[3]))
 local lease_seconds = tonumber(ARGV[4])
 local lease = ARGV[5]
 local in_flight_retry = tonumber(ARGV[6])
@@ -141,22 +145,19 @@ local now = redis_now()
 local wait, reason = 0, ''
 local ahead = tonumber(ARGV[12]) or 0
 
-if ahead > 0 and ARGV[10] ~= '' then
-    -- The pump asks for a caller that was handed a slot already (HAND_OFF): that grant.
-    local taken = redis.call('GET', KEYS[12])
-    local held, grant = string.match(taken or '', '^(%S+) (%S+)$')
+local taken = ARGV[10] ~= '' and redis.call('GET', KEYS[12])
+if taken then
+    local held, grant = string.match(taken, '^(%S+) (%S+)$')
     local expiry = held and redis.call('ZSCORE', KEYS[2], held)
-    if expiry and tonumber(expiry) > now then
-        return {1, fmt(now), held, grant}
-    end
-end
-if ahead == 0 and ARGV[10] ~= '' then
-    local taken = redis.call('GET', KEYS[12])
-    if taken then
+    local live = expiry and tonumber(expiry) > now
+    if ahead > 0 then
+        -- The pump asks for a caller that was handed a slot already (HAND_OFF): that grant.
+        if live then
+            return {1, fmt(now), held, grant}
+        end
+    else
         redis.call('DEL', KEYS[12])
-        local held, grant = string.match(taken, '^(%S+) (%S+)$')
-        local expiry = held and redis.call('ZSCORE', KEYS[2], held)
-        if expiry and tonumber(expiry) > now and redis.call('ZSCORE', KEYS[1], grant) then
+        if live and redis.call('ZSCORE', KEYS[1], grant) then
             redis.call('ZADD', KEYS[1], 'XX', fmt(now), grant)
             pexpire_at_least(KEYS[1], window)
             redis.call('ZADD', KEYS[2], fmt(math.max(tonumber(expiry), now + lease_seconds)), held)
@@ -417,13 +418,6 @@ local function hand_off(leases, calls, slots, pause, now, ho)
     redis.call('SET', ho.prefix .. head, lease .. ' ' .. grant, 'PX',
                math.max(1, math.ceil(ho.ahead * 1000)))
     return head
-end
-local function cap_of(cap_key, max_in_flight)
-    local lowered = tonumber(redis.call('GET', cap_key) or '0')
-    if lowered > 0 and lowered < max_in_flight then
-        return lowered
-    end
-    return max_in_flight
 end
 """
 

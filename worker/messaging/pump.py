@@ -53,7 +53,7 @@ class Admission(Protocol):
         """0.0 to publish ``job`` now; else the seconds it stays parked (its turn)."""
 
     def free_slots(self) -> list[str]:
-        """The task ids handed a free slot since the last call, to wake (each heartbeat)."""
+        """Hand every free slot to the task first in line for one; their ids, to wake."""
 
 
 class Pump:
