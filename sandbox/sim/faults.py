@@ -2,9 +2,10 @@
 
 One uniform draw per call picks at most one fault: the kinds are laid end to end
 on ``[0, 1)`` in :data:`~sandbox.sim.config.FAULT_KINDS` order, each as wide as its
-probability; a draw past them all means no fault. With no faults configured no
-draw is made. A faulted call gets no other processing: no key check, no limit,
-no model change, no latency.
+probability; a draw past them all means no fault. The draw comes from the model's own
+seeded stream, so a seed fixes which of a model's calls fail, whatever the interleaving.
+With no faults configured no draw is made. A faulted call gets no other processing: no
+key check, no limit, no model change, no latency.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def pick(table: tuple[tuple[float, str], ...], rng: random.Random) -> str | None
 
     Parameters:
         table: the cumulative bounds of :func:`fault_table`.
-        rng: the simulator's random source.
+        rng: the random source of the call's model.
     """
     if not table:
         return None

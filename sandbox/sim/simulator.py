@@ -72,6 +72,7 @@ class Simulator:
         """
         seed = self._config.seed
         self._fault_rng = random.Random(f"{seed}:faults")
+        self._model_fault_rngs: dict[str, random.Random] = {}
         self._rng = random.Random(f"{seed}:timing")
         self._run = Run(
             CallLog(self.clock), Limits(), ModelBook(self._config, self.clock, self._rng)
@@ -110,6 +111,21 @@ class Simulator:
         self._fault_table = faults.fault_table(config.faults)
         return config
 
+    def _fault_stream(self, model_id: object) -> random.Random:
+        """The random source that decides whether a call of this model is faulted.
+
+        Each model id has its own stream, seeded from the seed and the id, so the n-th call
+        of a model draws the same fault in every run with that seed, however the calls of
+        different models interleave. Calls without a usable id share one stream.
+        """
+        if not isinstance(model_id, str) or not model_id:
+            return self._fault_rng
+        stream = self._model_fault_rngs.get(model_id)
+        if stream is None:
+            stream = random.Random(f"{self._config.seed}:faults:{model_id}")
+            self._model_fault_rngs[model_id] = stream
+        return stream
+
     def begin(self, raw: bytes) -> Reply | Ticket:
         """Receive one reload call.
 
@@ -134,7 +150,7 @@ class Simulator:
         ledger = run.ledger
         ledger.arrival(now, label, model_id if isinstance(model_id, str) and model_id else None)
 
-        fault = faults.pick(self._fault_table, self._fault_rng)
+        fault = faults.pick(self._fault_table, self._fault_stream(model_id))
         if fault is not None:
             ledger.fault(fault)
             return _answered(ledger, faults.reply(fault, self._config, self._fault_rng))

@@ -261,3 +261,18 @@ def test_seeded_fault_selection_repeats_after_reset() -> None:
     sim.reset()
     assert statuses() == first
     assert {500, 503, 200} <= set(first)
+
+
+def test_a_models_faults_do_not_depend_on_how_calls_of_models_interleave() -> None:
+    def statuses_of(order: list[str]) -> dict[str, list[int]]:
+        sim = make(faults={"503": 0.4}, seed=5)
+        seen: dict[str, list[int]] = {"a": [], "b": []}
+        for model in order:
+            seen[model].append(call(sim, model).status)
+        return seen
+
+    alternating = statuses_of(["a", "b"] * 20)
+    grouped = statuses_of(["a"] * 20 + ["b"] * 20)
+    assert alternating == grouped
+    assert alternating["a"] != alternating["b"]  # each model has its own stream
+    assert 503 in alternating["a"] and 200 in alternating["a"]
