@@ -188,10 +188,7 @@ class Pump:
             self._beating_since = beaten
         self._last_beat = beaten
         self._next_beat = beaten + c.WORKER_HEARTBEAT_SECONDS
-        if self.admission is not None:  # a free slot never waits long for a task in line
-            handed = self.admission.free_slots()
-            if handed:
-                self.lot.wake(handed)
+        self._hand_free_slots()
         # After a Redis outage, take over only once we have beaten for a while again: the
         # live workers need a moment to beat again.
         if beaten - self._beating_since >= self.lot.dead_after:
@@ -202,6 +199,24 @@ class Pump:
                     gone.worker,
                     gone.silent_for,
                 )
+
+    def _hand_free_slots(self) -> None:
+        """A free slot never waits long for a task in line: wake those it is handed to.
+
+        A failing hand-off costs only this heartbeat's: the look, the heartbeat and the
+        take-over go on (the next heartbeat tries again).
+        """
+        if self.admission is None:
+            return
+        try:
+            handed = self.admission.free_slots()
+        except (redis.ConnectionError, redis.TimeoutError):
+            raise  # Redis unreachable: the look notes it and waits
+        except Exception as exc:  # a script's error, say
+            logger.warning("pump: handing free slots failed (%s)", exc)
+            return
+        if handed:
+            self.lot.wake(handed)
 
     def _check_holds(self) -> None:
         """Tasks Redis says we hold but we do not have (seen twice in a row) go on elsewhere."""

@@ -120,6 +120,22 @@ def test_given_a_failing_admission_check_then_the_job_is_published_all_the_same(
     assert app.published == ["t1"]  # its task asks the limiter itself
 
 
+def test_given_a_failing_slot_hand_off_then_the_look_still_publishes_due_jobs(
+    lot: LotFactory,
+) -> None:
+    parking = lot("w1")
+    parking.park(needing("t1"), 0)
+
+    class Broken(Gate):
+        def free_slots(self) -> list[str]:
+            raise redis.ResponseError("a bug in the hand-off script")
+
+    app = FakeApp()
+    assert Pump(app, parking, slots=4, admission=Broken(room=1, wait=1.0)).run_once() >= 0
+
+    assert app.published == ["t1"]
+
+
 def test_given_a_cancelled_batch_its_woken_tasks_are_published_without_admission(
     lot: LotFactory,
 ) -> None:
