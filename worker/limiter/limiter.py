@@ -39,6 +39,12 @@ SKEW_SECONDS = 0.002
 # How long a grant taken ahead for a caller (the pump's, before it publishes the caller's
 # task) waits to be picked up, at most (see ``Limiter.ahead_seconds``).
 AHEAD_SECONDS = 2.0
+# A grant taken ahead may count from a moment up to this long after it is taken, the moment
+# the rate's window has room: the pump asks that much before a task's turn, and the time
+# from its grant to the task's call (publish, consume, the pool's pickup) overlaps the
+# previous call's last moments in the window instead of following them. A task that picks
+# the grant up before that moment holds its call back until then (``Go.hold_back``).
+AHEAD_LEAD_SECONDS = 0.02
 # Grants whose answer this process has not reported yet, at most (a bound, never reached
 # by a worker that releases or renews each lease it is given).
 _PENDING_ANSWERS = 10_000
@@ -66,11 +72,15 @@ class Go:
         lease: the lease id to release or renew.
         at: the Redis time (seconds) when the call was granted.
         grant: the grant's id in the rate window, for ``started``.
+        hold_back: seconds to wait before the call is sent: a grant taken ahead counts from
+            a moment after it was taken (``AHEAD_LEAD_SECONDS``); picked up sooner, its call
+            waits for that moment.
     """
 
     lease: str  # lease id to release/renew
     at: float  # Redis TIME (seconds) when the call was granted
     grant: str = ""  # the grant's id in the rate window, for ``started``
+    hold_back: float = 0.0  # seconds before the call may be sent
 
 
 @dataclass(frozen=True)
@@ -212,7 +222,8 @@ class Limiter:
         """Take a rate slot and a concurrency lease, or say how long to wait.
 
         A caller with an id first picks up the grant taken ahead for it, if there is one
-        (see ``ahead``): its lease, and its grant counted from now.
+        (see ``ahead``): its lease, and its grant counted from now, or from the moment it
+        was taken for if that is later (``Go.hold_back`` says how long to wait for it).
 
         Parameters:
             hold: a lease the caller already holds (a loading model that keeps its slot
@@ -229,7 +240,8 @@ class Limiter:
             ahead: > 0: take the grant for ``caller``'s next execution instead of a call
                 made now (the pump does, before it publishes the caller's task); the caller's
                 ``acquire`` picks it up within that many seconds, or its lease lapses (its
-                grant stays in the window, uncalled).
+                grant stays in the window, uncalled). Such a grant may count from a moment
+                up to ``AHEAD_LEAD_SECONDS`` from now, when the window has room then.
 
         Returns:
             ``Go`` with the lease, or ``Wait`` with the longest blocking wait and its reason.
@@ -266,11 +278,17 @@ class Limiter:
                     caller,
                     repr(SLOT_WAIT_SECONDS),
                     repr(ahead) if ahead > 0 else "",
+                    repr(AHEAD_LEAD_SECONDS) if ahead > 0 else "",
                 ],
             ),
         )
         if int(reply[0]) == 1:
-            go = Go(lease=_text(reply[2]), at=float(_text(reply[1])), grant=_text(reply[3]))
+            go = Go(
+                lease=_text(reply[2]),
+                at=float(_text(reply[1])),
+                grant=_text(reply[3]),
+                hold_back=float(_text(reply[4])),
+            )
             if ahead > 0:
                 return go  # the caller's execution makes the call, and reports its answer
             if len(self._unanswered) >= _PENDING_ANSWERS:

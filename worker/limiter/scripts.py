@@ -67,7 +67,8 @@ local function pexpire_at_least(key, seconds)
     redis.call('PEXPIRE', key, math.max(1, math.ceil(seconds * 1000)))
 end
 -- Keep a key at least this long from now, never shortening what it has: a line of waiters
--- must outlive the longest wait of anyone in it.
+-- must outlive the longest wait of anyone in it, and the rate window the latest grant in it
+-- (one taken ahead counts from a moment after now).
 local function keep_at_least(key, seconds)
     local ms = math.max(1, math.ceil(seconds * 1000))
     if redis.call('PTTL', key) < ms then
@@ -116,15 +117,20 @@ end
 #   ARGV[12] ahead seconds: '' for a call made now; else the grant is taken for the caller's
 #            next execution (the pump, before it publishes the caller's task), stored in
 #            KEYS[12] for that long, its new lease living that long too
+#   ARGV[13] lead seconds ('' for none; only with ARGV[12]): a grant taken ahead may be for
+#            a call sent up to this long after now, when the rate's window has room: it is
+#            counted from that moment, and the caller's pickup says how long to wait for it
 # A caller with an id first looks for a grant taken ahead for it (KEYS[12]): if its lease is
 # live and its grant still in the window, it is the caller's, counted from now (the moment
-# it is picked up, as STARTED would) with its lease extended; else the usual decision.
+# it is picked up, as STARTED would) or from the moment it was taken for, if later, with its
+# lease extended; else the usual decision.
 # ARGV[9] may also be 'low': a call that confirms a reload. It waits ('queue') rather than
 # take a grant a first call waiting in KEYS[10] has its turn for, and its turns come after
 # every first call's.
 # A normal caller is told to wait ('priority') while a high one is due within a pace.
-# Returns {1, now, lease, grant} when granted (lease = the held one if it was live,
-# else ARGV[5]; grant = ARGV[5], the grant's member in the calls set), else
+# Returns {1, now, lease, grant, hold back} when granted (lease = the held one if it was live,
+# else ARGV[5]; grant = ARGV[5], the grant's member in the calls set; hold back = the seconds
+# before its call may be sent, > 0 only for a grant picked up before its lead ran out), else
 # {0, seconds, reason} with the longest wait among the blocking conditions
 # ("paused" | "in_flight" | "rate"); seconds > 0.
 ACQUIRE = (
@@ -144,6 +150,10 @@ if ARGV[10] ~= '' then slot_wait = tonumber(ARGV[11]) end
 local now = redis_now()
 local wait, reason = 0, ''
 local ahead = tonumber(ARGV[12]) or 0
+-- A grant taken ahead may count from a moment up to its lead after now (its caller's
+-- execution sends the call no sooner than that moment).
+local rate_now = now
+if ahead > 0 then rate_now = now + (tonumber(ARGV[13]) or 0) end
 
 local taken = ARGV[10] ~= '' and redis.call('GET', KEYS[12])
 if taken then
@@ -153,17 +163,19 @@ if taken then
     if ahead > 0 then
         -- The pump asks for a caller that was handed a slot already (HAND_OFF): that grant.
         if live then
-            return {1, fmt(now), held, grant}
+            return {1, fmt(now), held, grant, '0'}
         end
     else
         redis.call('DEL', KEYS[12])
-        if live and redis.call('ZSCORE', KEYS[1], grant) then
-            redis.call('ZADD', KEYS[1], 'XX', fmt(now), grant)
-            pexpire_at_least(KEYS[1], window)
+        local counted = live and redis.call('ZSCORE', KEYS[1], grant)
+        if counted then
+            local from = math.max(now, tonumber(counted))
+            redis.call('ZADD', KEYS[1], 'XX', fmt(from), grant)
+            keep_at_least(KEYS[1], from - now + window)
             redis.call('ZADD', KEYS[2], fmt(math.max(tonumber(expiry), now + lease_seconds)), held)
             local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
             pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
-            return {1, fmt(now), held, grant}
+            return {1, fmt(now), held, grant, fmt(from - now)}
         end
     end
 end
@@ -205,16 +217,23 @@ if not holding and live >= max_in_flight then
     end
 end
 
--- Grants at or before now - window have left the window.
+-- Grants at or before now - window have left the window. The grant counts from now, or,
+-- taken ahead, from the moment within its lead when the window has room.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
 local used = redis.call('ZCARD', KEYS[1])
+local from = now
 if used >= rate_count then
-    -- Room appears when the grant at index used - rate_count leaves the window.
+    -- Room appears when the grant at index used - rate_count leaves the window (every grant
+    -- in the window counts, those counted from a moment after now too).
     local leaving = redis.call('ZRANGE', KEYS[1], used - rate_count, used - rate_count,
                                'WITHSCORES')
-    local w = tonumber(leaving[2]) + window - now
-    if w > wait then
-        wait, reason = w, 'rate'
+    local frees = tonumber(leaving[2]) + window
+    if frees > rate_now then
+        if frees - rate_now > wait then
+            wait, reason = frees - rate_now, 'rate'
+        end
+    else
+        from = frees
     end
 end
 
@@ -312,7 +331,7 @@ if ARGV[10] ~= '' then
     redis.call('ZREM', KEYS[9], ARGV[10])
 end
 
-redis.call('ZADD', KEYS[1], fmt(now), lease)
+redis.call('ZADD', KEYS[1], fmt(from), lease)
 if holding then
     lease = ARGV[7]
 end
@@ -328,10 +347,10 @@ if ahead > 0 then
 else
     redis.call('ZADD', KEYS[2], fmt(now + lease_seconds), lease)
 end
-pexpire_at_least(KEYS[1], window)
+keep_at_least(KEYS[1], from - now + window)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
-return {1, fmt(now), lease, ARGV[5]}
+return {1, fmt(now), lease, ARGV[5], fmt(from - now)}
 """
 )
 
@@ -353,7 +372,7 @@ local function answered(calls_key, grant, window, now, reported)
     local at = redis.call('ZSCORE', calls_key, grant)
     if at and answer > tonumber(at) then
         redis.call('ZADD', calls_key, 'XX', fmt(answer), grant)
-        pexpire_at_least(calls_key, window)
+        keep_at_least(calls_key, window)
     end
 end
 """
@@ -412,7 +431,7 @@ local function hand_off(leases, calls, slots, pause, now, ho)
     local id = head .. ':' .. fmt(now)
     local lease, grant = ho.owner .. '|h:' .. id, 'h:' .. id
     redis.call('ZADD', calls, fmt(now), grant)
-    pexpire_at_least(calls, ho.window)
+    keep_at_least(calls, ho.window)
     redis.call('ZADD', leases, fmt(now + ho.ahead), lease)
     keep_at_least(leases, ho.ahead)
     redis.call('SET', ho.prefix .. head, lease .. ' ' .. grant, 'PX',
@@ -538,7 +557,7 @@ if not at then
 end
 if now > tonumber(at) then
     redis.call('ZADD', KEYS[1], 'XX', fmt(now), ARGV[1])
-    pexpire_at_least(KEYS[1], tonumber(ARGV[2]))
+    keep_at_least(KEYS[1], tonumber(ARGV[2]))
 end
 return 1
 """

@@ -216,8 +216,11 @@ class Reloader:
                 self.flights.update(model_id, reason=reason)
             return self._later(delay, reason, flight)
 
+        send_at = time.monotonic() + decision.hold_back
         calls = self.flights.count_call(model_id)
         flight = {**flight, "calls": str(calls)}
+        if (early := send_at - time.monotonic()) > 0:
+            time.sleep(early)  # a grant taken ahead, picked up before the moment it counts from
         try:
             result, answered = self._call(flight, model_id, now, calls, how, decision, task_id)
         except BaseException:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.unit.support.stores import Store, expect_go, expect_wait, make_limiter, redis_now
+from worker.limiter import limiter as limiter_module
 
 
 def score(store: Store, key: str, member: str) -> float:
@@ -113,3 +116,60 @@ def test_a_grant_taken_ahead_is_answered_by_its_task_not_by_the_pump(store: Stor
     answered = score(store, task.calls_key, go.grant)
     assert go.at + 0.04 <= answered <= redis_now(store.client)
     assert task.in_flight() == 0
+
+
+LEAD = 0.2  # AHEAD_LEAD_SECONDS for these tests: long enough to sleep inside on a busy host
+
+
+def test_given_a_window_with_room_within_the_lead_then_the_pump_gets_a_grant_counted_from_then(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limiter_module, "AHEAD_LEAD_SECONDS", LEAD)
+    limiter = make_limiter(store.client, rate_count=1, rate_period=1.0, skew=0.0)
+    first = expect_go(limiter.acquire())
+    # The window's one grant leaves it in half the lead.
+    time.sleep(max(0.0, first.at + limiter.window - LEAD / 2 - redis_now(store.client)))
+
+    # A call made now would be one too many: refused.
+    expect_wait(make_limiter(store.new_client(), rate_count=1, rate_period=1.0, skew=0.0)
+                .acquire(), "rate")  # fmt: skip
+    # A grant taken ahead may be for a call sent within its lead: granted, counted from the
+    # moment the window has room.
+    ahead = expect_go(limiter.acquire(caller="t1", ahead=limiter.ahead_seconds))
+    counted = score(store, limiter.calls_key, ahead.grant)
+    assert counted == pytest.approx(first.at + limiter.window, abs=1e-5)
+    assert ahead.at < counted < ahead.at + LEAD
+
+    # Its task, picking it up sooner, is told to hold its call back until then.
+    go = expect_go(limiter.acquire(caller="t1"))
+    assert go.grant == ahead.grant
+    assert go.hold_back == pytest.approx(counted - go.at, abs=1e-5)
+    assert 0 < go.hold_back <= LEAD
+    assert score(store, limiter.calls_key, go.grant) == counted  # never moved earlier
+
+
+def test_given_a_grant_counted_from_a_later_moment_then_a_call_made_now_still_counts_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limiter_module, "AHEAD_LEAD_SECONDS", LEAD)
+    limiter = make_limiter(store.client, rate_count=2, rate_period=1.0, skew=0.0)
+    expect_go(limiter.acquire(caller="t1", ahead=limiter.ahead_seconds))
+    expect_go(limiter.acquire())
+
+    expect_wait(limiter.acquire(), "rate")
+    expect_wait(limiter.acquire(caller="t2", ahead=limiter.ahead_seconds), "rate")
+
+
+def test_given_a_grant_picked_up_after_its_moment_then_its_call_goes_at_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limiter_module, "AHEAD_LEAD_SECONDS", LEAD)
+    limiter = make_limiter(store.client, rate_count=2, rate_period=1.0, skew=0.0)
+    ahead = expect_go(limiter.acquire(caller="t1", ahead=limiter.ahead_seconds))
+    assert score(store, limiter.calls_key, ahead.grant) == ahead.at  # room now: counted now
+    time.sleep(0.03)
+
+    go = expect_go(limiter.acquire(caller="t1"))
+
+    assert go.hold_back == 0
+    assert score(store, limiter.calls_key, go.grant) == go.at  # counted from the pickup
