@@ -20,7 +20,7 @@ from worker import producer
 from worker.batch.ledger import Ledger
 from worker.clock import Clock
 from worker.limiter import Limiter
-from worker.limiter.breaker import Breaker
+from worker.limiter.breaker import Breaker, breaker_key
 from worker.messaging.identity import WORKER_ID
 from worker.monitoring import Monitor, record
 from worker.producer import parking_lot, producer_ledger, redis_client, redis_clock
@@ -78,6 +78,7 @@ def build_limiter(settings: Settings, client: redis.Redis) -> Limiter:
         owner=WORKER_ID,
         workers_key=c.WORKERS_KEY,
         dead_after=c.WORKER_DEAD_SECONDS,
+        breaker_key=breaker_key(key_scope(settings.require_api_key())),
     )
 
 

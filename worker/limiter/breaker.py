@@ -16,7 +16,7 @@ import redis
 
 from worker.limiter import scripts
 
-__all__ = ["Breaker", "Verdict"]
+__all__ = ["Breaker", "Verdict", "breaker_key"]
 
 # Different models failing alike, in a row, that open the breaker.
 THRESHOLD = 3
@@ -24,6 +24,11 @@ THRESHOLD = 3
 # (a bad key, no credits) from 60 s doubling to an hour, between probes.
 TRANSIENT_OPEN = (5.0, 300.0)
 PERMANENT_OPEN = (60.0, 3600.0)
+
+
+def breaker_key(scope: str, prefix: str = "reload:") -> str:
+    """The Redis hash of the key's breaker (the limiter reads whether it is open)."""
+    return f"{prefix}breaker:{scope}"
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,8 @@ class Breaker:
     def __init__(
         self, client: redis.Redis, scope: str, *, probe_seconds: float, prefix: str = "reload:"
     ) -> None:
-        self.keys = [f"{prefix}breaker:{scope}", f"{prefix}breaker:{scope}:streak"]
+        key = breaker_key(scope, prefix)
+        self.keys = [key, f"{key}:streak"]
         self.probe_seconds = probe_seconds
         self._check = client.register_script(scripts.BREAKER_CHECK)
         self._failed = client.register_script(scripts.BREAKER_FAILED)

@@ -90,11 +90,13 @@ class Wait:
     Parameters:
         seconds: how long to wait.
         reason: ``"paused"``, ``"rate"``, ``"in_flight"``, ``"priority"`` (a high caller
-            goes first) or ``"queue"`` (a confirmation lets waiting first calls go first).
+            goes first) or ``"queue"`` (a confirmation lets waiting first calls go first);
+            for a grant asked ahead only, ``"breaker"`` with ``seconds`` 0: the key's breaker
+            is open, so nothing is taken and the caller's task asks the breaker itself.
     """
 
     seconds: float
-    reason: str  # "paused" | "rate" | "in_flight" | "priority" | "queue"
+    reason: str  # "paused" | "rate" | "in_flight" | "priority" | "queue" | "breaker"
 
 
 def _text(value: Any) -> str:
@@ -119,6 +121,8 @@ class Limiter:
         owner: this worker's id; leases are ``"<owner>|<id>"``.
         workers_key: the zset of worker heartbeats (``""``: no take-over of dead leases).
         dead_after: seconds after which an owner's heartbeat is dead (its leases dropped).
+        breaker_key: the key's circuit breaker (``worker.limiter.breaker.breaker_key``): while
+            it is open, no grant is taken ahead and no slot handed over (``""``: none).
 
     Raises:
         ValueError: ``scope`` is empty or a number is out of range.
@@ -138,6 +142,7 @@ class Limiter:
         owner: str = "",
         workers_key: str = "",
         dead_after: float = 0.0,
+        breaker_key: str = "",
     ) -> None:
         if not scope:
             raise ValueError("scope must be a non-empty string")
@@ -176,6 +181,7 @@ class Limiter:
         self.slots_key = f"{base}:slots"
         self.firsts_key = f"{base}:firsts"
         self.low_turns_key = f"{base}:lturns"
+        self.breaker_key = breaker_key or f"{base}:no-breaker"  # never written
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -264,6 +270,7 @@ class Limiter:
                     self.firsts_key,
                     self.low_turns_key,
                     self.ahead_key(caller) if caller else self.calls_key,
+                    self.breaker_key,
                 ],
                 args=[
                     self.rate_count,
@@ -364,7 +371,14 @@ class Limiter:
 
     def _hand_off_keys(self) -> list[str]:
         """The keys a free slot is handed over with (RELEASE, HAND_FREE_SLOTS)."""
-        return [self.leases_key, self.calls_key, self.slots_key, self.pause_key, self.cap_key]
+        return [
+            self.leases_key,
+            self.calls_key,
+            self.slots_key,
+            self.pause_key,
+            self.cap_key,
+            self.breaker_key,
+        ]
 
     def hand_free_slots(self) -> list[str]:
         """Hand every free slot to the first caller in line for one, as a grant taken ahead.

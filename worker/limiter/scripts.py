@@ -117,6 +117,8 @@ end
 #   ARGV[12] ahead seconds: '' for a call made now; else the grant is taken for the caller's
 #            next execution (the pump, before it publishes the caller's task), stored in
 #            KEYS[12] for that long, its new lease living that long too
+#   KEYS[13] the key's breaker (HGET): while it is open, no grant is taken ahead (returns
+#            {0, 0, 'breaker'}: the caller's task is published and asks the breaker itself)
 #   ARGV[13] lead seconds ('' for none; only with ARGV[12]): a grant taken ahead may be for
 #            a call sent up to this long after now, when the rate's window has room: it is
 #            counted from that moment, and the caller's pickup says how long to wait for it
@@ -178,6 +180,10 @@ if taken then
             return {1, fmt(now), held, grant, fmt(from - now)}
         end
     end
+end
+
+if ahead > 0 and redis.call('HGET', KEYS[13], 'state') == 'open' then
+    return {0, '0', 'breaker'}
 end
 
 local pause_end = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -411,11 +417,16 @@ return 1
 # HAND_OFF: the helper RELEASE and HAND_FREE_SLOTS use. A free slot goes to the first caller
 # in line for one (high callers first), as a grant taken ahead for it (see ACQUIRE's KEYS[12]):
 # a lease of that slot living `ahead` seconds and a grant in the rate window, so that nobody
-# else takes the slot between the wake and the caller's ACQUIRE. Nobody in line, a pause, or
-# no room in the rate window: nothing is handed (returns nil).
+# else takes the slot between the wake and the caller's ACQUIRE. Nobody in line, a pause, an
+# open breaker (its probe decides when calls go again, and a slot handed to a task the
+# breaker holds back would go unused) or no room in the rate window: nothing is handed
+# (returns nil).
 _HAND_OFF = """
 local function hand_off(leases, calls, slots, pause, now, ho)
     if tonumber(redis.call('GET', pause) or '0') > now then
+        return nil
+    end
+    if redis.call('HGET', ho.breaker, 'state') == 'open' then
         return nil
     end
     local first = redis.call('ZRANGE', slots, 0, 0)
@@ -445,7 +456,7 @@ end
 #   KEYS[1] leases  (ZREM, ZCARD, ZADD)
 #   KEYS[2] calls   (ZSCORE, ZADD, PEXPIRE)
 #   KEYS[3] slots   (ZRANGE, ZREM) the callers waiting for a slot (ACQUIRE)
-#   KEYS[4] pause   (GET), KEYS[5] cap (GET)
+#   KEYS[4] pause   (GET), KEYS[5] cap (GET), KEYS[6] the key's breaker (HGET)
 #   ARGV[1] lease id
 #   ARGV[2] grant id of the call just answered, or '' (none)
 #   ARGV[3] window seconds
@@ -467,7 +478,8 @@ local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 local next_in_line = ''
 if removed == 1 then
     local ho = {window = tonumber(ARGV[3]), rate_count = tonumber(ARGV[5]),
-                ahead = tonumber(ARGV[7]), owner = ARGV[8], prefix = ARGV[9]}
+                ahead = tonumber(ARGV[7]), owner = ARGV[8], prefix = ARGV[9],
+                breaker = KEYS[6]}
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
     local head = nil
     if redis.call('ZCARD', KEYS[1]) < cap_of(KEYS[5], tonumber(ARGV[6])) then
@@ -491,7 +503,7 @@ return {removed, next_in_line}
 # the slots a release did not hand over (a lease that expired: a dead holder, a grant taken
 # ahead that nobody picked up; a wake that found its task busy). The pumps call it on every
 # heartbeat, so a free slot never waits long for a caller in line.
-#   KEYS[1] leases, KEYS[2] calls, KEYS[3] slots, KEYS[4] pause, KEYS[5] cap
+#   KEYS[1] leases, KEYS[2] calls, KEYS[3] slots, KEYS[4] pause, KEYS[5] cap, KEYS[6] breaker
 #   ARGV[1] max_in_flight, ARGV[2] rate_count, ARGV[3] window, ARGV[4] ahead seconds,
 #   ARGV[5] this worker's id, ARGV[6] the prefix of the callers' ahead keys
 # Returns the callers handed a slot, to wake.
@@ -501,7 +513,7 @@ HAND_FREE_SLOTS = (
     + """
 local now = redis_now()
 local ho = {window = tonumber(ARGV[3]), rate_count = tonumber(ARGV[2]),
-            ahead = tonumber(ARGV[4]), owner = ARGV[5], prefix = ARGV[6]}
+            ahead = tonumber(ARGV[4]), owner = ARGV[5], prefix = ARGV[6], breaker = KEYS[6]}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
 local free = cap_of(KEYS[5], tonumber(ARGV[1])) - redis.call('ZCARD', KEYS[1])
 local out = {}
@@ -629,7 +641,8 @@ return cap
 
 # BREAKER_CHECK: may a call be made for this key now?
 #   ARGV[1] caller (task id), ARGV[2] probe seconds (how long one probe may take)
-# Returns {'go'} (closed), {'probe', reason} (half-open: this caller is the one probe),
+# Returns {'go'} (closed), {'probe', reason} (half-open: this caller is the one probe, and
+# stays it, asking again, until its probe seconds are up),
 # {'wait', seconds, reason} or {'fail', seconds, reason} (open: permanent errors fail).
 BREAKER_CHECK = (
     _PRELUDE
@@ -645,6 +658,9 @@ if left > 0 then
     return {verdict, fmt(left), reason}
 end
 local probe_left = tonumber(redis.call('HGET', KEYS[1], 'probe_until') or '0') - now
+if probe_left > 0 and redis.call('HGET', KEYS[1], 'probe') == ARGV[1] then
+    return {'probe', reason}  -- back after a wait for the limiter: still the probe
+end
 if probe_left <= 0 then
     redis.call('HSET', KEYS[1], 'probe', ARGV[1], 'probe_until', fmt(now + tonumber(ARGV[2])))
     return {'probe', reason}

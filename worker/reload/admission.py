@@ -57,7 +57,8 @@ def admit(limiter: Limiter, task_id: str, priority: str, admission: dict[str, An
 
     Returns:
         0.0 when the grant is taken (publish the task: its ``acquire`` picks the grant up
-        within ``Limiter.ahead_seconds``), else the seconds until the limiter's turn for it.
+        within ``Limiter.ahead_seconds``) or the key's breaker is open (publish it: it asks
+        the breaker), else the seconds until the limiter's turn for it.
     """
     needs = Needs.from_admission(admission)
     decision = limiter.acquire(
@@ -67,7 +68,9 @@ def admit(limiter: Limiter, task_id: str, priority: str, admission: dict[str, An
         confirming=needs.confirming,
         ahead=limiter.ahead_seconds,
     )
-    return 0.0 if isinstance(decision, Go) else decision.seconds
+    if isinstance(decision, Go) or decision.reason == "breaker":
+        return 0.0  # the key's breaker is open: the task asks it, and waits for its probe
+    return decision.seconds
 
 
 class PumpAdmission:
