@@ -85,14 +85,20 @@ def test_given_an_open_breaker_past_its_interval_then_one_probe_goes_and_its_fai
     assert (what, seconds) == ("reopened", pytest.approx(0.4))
 
 
-def test_given_the_probe_waited_for_the_limiter_when_it_asks_again_then_it_is_still_the_probe(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def half_open(store: Store, monkeypatch: pytest.MonkeyPatch, *, probe_seconds: float) -> Breaker:
+    """A breaker opened by a transient error, its 0.1 s open interval over."""
     monkeypatch.setattr(breaker_module, "TRANSIENT_OPEN", (0.1, 10.0))
-    brk = Breaker(store.client, "scope", probe_seconds=0.5)
+    brk = Breaker(store.client, "scope", probe_seconds=probe_seconds)
     for model in ("m1", "m2", "m3"):
         failed(brk, model)
     time.sleep(0.15)
+    return brk
+
+
+def test_given_the_probe_waited_for_the_limiter_when_it_asks_again_then_it_is_still_the_probe(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    brk = half_open(store, monkeypatch, probe_seconds=0.5)
     assert brk.check("probe-task").action == "probe"
 
     # Told to wait for a slot, it comes back: still the probe; nobody else is.
@@ -107,11 +113,7 @@ def test_given_the_probe_waited_for_the_limiter_when_it_asks_again_then_it_is_st
 def test_given_a_probe_answered_then_the_breaker_closes_for_everyone(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(breaker_module, "TRANSIENT_OPEN", (0.1, 10.0))
-    brk = Breaker(store.client, "scope", probe_seconds=5)
-    for model in ("m1", "m2", "m3"):
-        failed(brk, model)
-    time.sleep(0.15)
+    brk = half_open(store, monkeypatch, probe_seconds=5)
     assert brk.check("probe").action == "probe"
 
     assert brk.succeeded() is True

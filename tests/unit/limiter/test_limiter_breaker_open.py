@@ -29,6 +29,14 @@ def open_breaker(store: Store) -> Breaker:
     return brk
 
 
+def two_in_line(limiter: Limiter) -> str:
+    """The one slot held, callers "a" then "b" in line for it; returns the holder's lease."""
+    held = expect_go(limiter.acquire(caller="holder"))
+    expect_wait(limiter.acquire(caller="a"), "in_flight")
+    expect_wait(limiter.acquire(caller="b"), "in_flight")
+    return held.lease
+
+
 def test_given_an_open_breaker_then_the_pump_takes_no_grant_and_publishes_the_task(
     store: Store, limiter: Limiter
 ) -> None:
@@ -48,12 +56,10 @@ def test_given_an_open_breaker_then_the_pump_takes_no_grant_and_publishes_the_ta
 def test_given_an_open_breaker_then_a_freed_slot_is_handed_to_nobody(
     store: Store, limiter: Limiter
 ) -> None:
-    held = expect_go(limiter.acquire(caller="holder"))
-    expect_wait(limiter.acquire(caller="a"), "in_flight")
-    expect_wait(limiter.acquire(caller="b"), "in_flight")
+    held = two_in_line(limiter)
     open_breaker(store)
 
-    assert limiter.release(held.lease) == "a"  # woken, to ask the breaker; no slot for it
+    assert limiter.release(held) == "a"  # woken, to ask the breaker; no slot for it
     assert limiter.in_flight() == 0
     assert store.client.exists(limiter.ahead_key("a")) == 0
     assert limiter.hand_free_slots() == []
@@ -63,11 +69,9 @@ def test_given_an_open_breaker_then_a_freed_slot_is_handed_to_nobody(
 def test_given_the_breaker_closed_again_then_slots_are_handed_over_as_before(
     store: Store, limiter: Limiter
 ) -> None:
-    held = expect_go(limiter.acquire(caller="holder"))
-    expect_wait(limiter.acquire(caller="a"), "in_flight")
-    expect_wait(limiter.acquire(caller="b"), "in_flight")
+    held = two_in_line(limiter)
     brk = open_breaker(store)
-    limiter.release(held.lease)
+    limiter.release(held)
 
     assert brk.succeeded() is True
     assert limiter.hand_free_slots() == ["b"]
