@@ -96,12 +96,22 @@ def notes(quick: bool) -> list[str]:
     ]
 
 
+def results_dir(out: Path | None, *, quick: bool) -> Path:
+    """Where a run writes: ``out`` if given, else ``bench/results`` (a quick run: its
+    ``quick/``, so that it never overwrites the full run's results)."""
+    if out is not None:
+        return out
+    return RESULTS / "quick" if quick else RESULTS
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small counts, under two minutes")
     parser.add_argument("--only", action="append", help="run only scenarios whose name has this")
     parser.add_argument("--contender", action="append", choices=sorted(RUNNERS))
-    parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument(
+        "--out", type=Path, help="results directory (default bench/results, quick: its quick/)"
+    )
     parser.add_argument(
         "--pool", choices=("prefork", "threads", "gevent"), default=harness.OPTIONS.pool,
         help="the project workers' pool",
@@ -111,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", type=Path, metavar="DIR",
                         help="sample the project's workers with py-spy into DIR")  # fmt: skip
     args = parser.parse_args(argv)
+    args.out = results_dir(args.out, quick=args.quick)
     options = harness.OPTIONS  # one object, read by the contenders: set in place
     options.pool, options.concurrency, options.py_spy_dir = args.pool, args.concurrency, args.py_spy
 
@@ -172,6 +183,7 @@ def _write(
     command: str,
     quick: bool,
 ) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     report.write_json(rows, out / "latest.json")
     markdown = report.render_markdown(rows, machine, command=command, notes=notes(quick))
     (out / "latest.md").write_text(markdown)
