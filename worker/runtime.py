@@ -68,9 +68,10 @@ def build_limiter(settings: Settings, client: redis.Redis) -> Limiter:
     Raises:
         ConfigError: ``MODELSLAB_API_KEY`` is not set.
     """
+    scope = key_scope(settings.require_api_key())
     return Limiter(
         client,
-        key_scope(settings.require_api_key()),
+        scope,
         rate_count=settings.rate.count,
         rate_period=settings.rate.period,
         max_in_flight=settings.max_in_flight,
@@ -78,7 +79,7 @@ def build_limiter(settings: Settings, client: redis.Redis) -> Limiter:
         owner=WORKER_ID,
         workers_key=c.WORKERS_KEY,
         dead_after=c.WORKER_DEAD_SECONDS,
-        breaker_key=breaker_key(key_scope(settings.require_api_key())),
+        breaker_key=breaker_key(scope),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from worker.dashboard.sources import Sources
 from worker.limiter import Limiter
-from worker.limiter.breaker import Breaker
+from worker.limiter.breaker import breaker_key
 from worker.monitoring import RATE_LIMITED_WINDOW_SECONDS, Account
 
 __all__ = ["AccountView", "account_views"]
@@ -82,8 +82,7 @@ def account_view(sources: Sources, account: Account, *, now: float) -> AccountVi
         max_in_flight=account.max_in_flight,
         lease_seconds=1.0,  # unused: the dashboard never acquires
     )
-    breaker = Breaker(client, account.scope, probe_seconds=1.0)
-    raw = {_text(k): _text(v) for k, v in client.hgetall(breaker.keys[0]).items()}
+    raw = {_text(k): _text(v) for k, v in client.hgetall(breaker_key(account.scope)).items()}
     probe_in = max(0.0, float(raw.get("until") or 0.0) - now)
     state = "closed"
     if raw.get("state") == "open":
