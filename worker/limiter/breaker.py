@@ -40,11 +40,15 @@ class Verdict:
             ``wait`` or ``fail`` (open).
         seconds: for ``wait`` and ``fail``, the time until the next probe may go.
         reason: the error that opened the breaker (for ``probe``, ``wait``, ``fail``).
+        clean: for ``go``, no failure was counted since the last success: the answer to
+            this call has nothing to reset, so ``succeeded`` is skipped (a failure counted
+            while this call was out stays counted: only calls checked after it reset it).
     """
 
     action: Literal["go", "probe", "wait", "fail"]
     seconds: float = 0.0
     reason: str = ""
+    clean: bool = False
 
 
 class Breaker:
@@ -80,7 +84,7 @@ class Breaker:
         reply = self._check(keys=self.keys, args=[caller, repr(self.probe_seconds)])
         action = _text(reply[0])
         if action == "go":
-            return Verdict("go")
+            return Verdict("go", clean=int(reply[1]) == 0)
         if action == "probe":
             return Verdict("probe", reason=_text(reply[1]))
         return Verdict(action, float(_text(reply[1])), _text(reply[2]))  # type: ignore[arg-type]

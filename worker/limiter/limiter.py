@@ -75,12 +75,17 @@ class Go:
         hold_back: seconds to wait before the call is sent: a grant taken ahead counts from
             a moment after it was taken (``AHEAD_LEAD_SECONDS``); picked up sooner, its call
             waits for that moment.
+        cap_lowered: 429s had lowered the in-flight cap when the call was granted: its
+            answer raises it (``grow``). Otherwise ``grow`` has nothing to do and is skipped
+            (a 429 between the grant and the answer lowers the cap for the next answers to
+            raise).
     """
 
     lease: str  # lease id to release/renew
     at: float  # Redis TIME (seconds) when the call was granted
     grant: str = ""  # the grant's id in the rate window, for ``started``
     hold_back: float = 0.0  # seconds before the call may be sent
+    cap_lowered: bool = False  # 429s had lowered the in-flight cap at the grant
 
 
 @dataclass(frozen=True)
@@ -295,6 +300,7 @@ class Limiter:
                 at=float(_text(reply[1])),
                 grant=_text(reply[3]),
                 hold_back=float(_text(reply[4])),
+                cap_lowered=int(reply[5]) == 1,
             )
             if ahead > 0:
                 return go  # the caller's execution makes the call, and reports its answer

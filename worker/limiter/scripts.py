@@ -101,7 +101,7 @@ end
 #           model that keeps its slot) needs only a rate grant: the cap is skipped and
 #           the held lease is extended instead of a new one being taken
 #   KEYS[5] workers (ZSCORE) worker id -> last heartbeat (worker.messaging)
-#   KEYS[6] cap (GET) the in-flight cap as lowered by 429s (SHRINK), if it is
+#   KEYS[6] cap (GET, EXISTS) the in-flight cap as lowered by 429s (SHRINK), if it is
 #   ARGV[8] dead after, seconds: a lease "<worker id>|<id>" whose worker's heartbeat is
 #           older than this is dropped when the cap is reached (0: never)
 #   KEYS[7] high  (ZSET) waiting high-priority callers -> their turn
@@ -130,9 +130,10 @@ end
 # take a grant a first call waiting in KEYS[10] has its turn for, and its turns come after
 # every first call's.
 # A normal caller is told to wait ('priority') while a high one is due within a pace.
-# Returns {1, now, lease, grant, hold back} when granted (lease = the held one if it was live,
-# else ARGV[5]; grant = ARGV[5], the grant's member in the calls set; hold back = the seconds
-# before its call may be sent, > 0 only for a grant picked up before its lead ran out), else
+# Returns {1, now, lease, grant, hold back, lowered} when granted (lease = the held one if it
+# was live, else ARGV[5]; grant = ARGV[5], the grant's member in the calls set; hold back = the
+# seconds before its call may be sent, > 0 only for a grant picked up before its lead ran out;
+# lowered = 1 while 429s keep the cap lowered (KEYS[6] exists: only then has GROW work), else
 # {0, seconds, reason} with the longest wait among the blocking conditions
 # ("paused" | "in_flight" | "rate"); seconds > 0.
 ACQUIRE = (
@@ -165,7 +166,7 @@ if taken then
     if ahead > 0 then
         -- The pump asks for a caller that was handed a slot already (HAND_OFF): that grant.
         if live then
-            return {1, fmt(now), held, grant, '0'}
+            return {1, fmt(now), held, grant, '0', redis.call('EXISTS', KEYS[6])}
         end
     else
         redis.call('DEL', KEYS[12])
@@ -177,7 +178,7 @@ if taken then
             redis.call('ZADD', KEYS[2], fmt(math.max(tonumber(expiry), now + lease_seconds)), held)
             local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
             pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
-            return {1, fmt(now), held, grant, fmt(from - now)}
+            return {1, fmt(now), held, grant, fmt(from - now), redis.call('EXISTS', KEYS[6])}
         end
     end
 end
@@ -356,7 +357,7 @@ end
 keep_at_least(KEYS[1], from - now + window)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 pexpire_at_least(KEYS[2], tonumber(last[2]) - now)
-return {1, fmt(now), lease, ARGV[5], fmt(from - now)}
+return {1, fmt(now), lease, ARGV[5], fmt(from - now), redis.call('EXISTS', KEYS[6])}
 """
 )
 
@@ -641,14 +642,16 @@ return cap
 
 # BREAKER_CHECK: may a call be made for this key now?
 #   ARGV[1] caller (task id), ARGV[2] probe seconds (how long one probe may take)
-# Returns {'go'} (closed), {'probe', reason} (half-open: this caller is the one probe, and
-# stays it, asking again, until its probe seconds are up),
+# Returns {'go', n} (closed; n: how many of KEYS[1..2] exist, 0 when no failure was counted
+# since the last success, so that a success has nothing to reset), {'probe', reason}
+# (half-open: this caller is the one probe, and stays it, asking again, until its probe
+# seconds are up),
 # {'wait', seconds, reason} or {'fail', seconds, reason} (open: permanent errors fail).
 BREAKER_CHECK = (
     _PRELUDE
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'open' then return {'go'} end
+if state ~= 'open' then return {'go', redis.call('EXISTS', KEYS[1], KEYS[2])} end
 local now = redis_now()
 local reason = redis.call('HGET', KEYS[1], 'reason') or ''
 local left = tonumber(redis.call('HGET', KEYS[1], 'until') or '0') - now

@@ -68,6 +68,18 @@ def test_given_a_success_or_another_error_between_then_the_streak_starts_again(
     assert brk.check("x").action == "go"
 
 
+def test_a_closed_breaker_says_whether_a_success_has_failures_to_reset(store: Store) -> None:
+    # A clean "go" lets the reloader skip ``succeeded`` (a round trip per call).
+    brk = Breaker(store.client, "scope", probe_seconds=5)
+    assert brk.check("x") == breaker_module.Verdict("go", clean=True)
+
+    failed(brk, "m1")
+    assert brk.check("x") == breaker_module.Verdict("go", clean=False)
+
+    brk.succeeded()
+    assert brk.check("x").clean is True
+
+
 def test_given_an_open_breaker_past_its_interval_then_one_probe_goes_and_its_failure_doubles(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -63,3 +63,26 @@ def test_given_a_429_then_the_reloader_lowers_the_cap_and_a_success_raises_it(ri
 
     assert (limiter.shrinks, limiter.grows) == (1, 1)
     assert reloader is not None
+
+
+def test_a_grant_says_whether_429s_keep_the_cap_lowered_picked_up_ahead_or_not(
+    store: Store,
+) -> None:
+    # Only then has an answer a cap to raise (the reloader calls ``grow`` for it alone).
+    limiter = make_limiter(store.client, max_in_flight=2, rate_count=100)
+    plain = limiter.acquire()
+    assert isinstance(plain, Go) and plain.cap_lowered is False
+
+    assert limiter.shrink() == (1, 1)
+    limiter.release(plain.lease)
+    lowered = limiter.acquire()
+    assert isinstance(lowered, Go) and lowered.cap_lowered is True
+    limiter.release(lowered.lease)
+    limiter.acquire(caller="t1", ahead=limiter.ahead_seconds)  # the pump, for t1
+    picked_up = limiter.acquire(caller="t1")
+    assert isinstance(picked_up, Go) and picked_up.cap_lowered is True
+
+    assert limiter.grow() == 2  # back to the configured cap: nothing lowered any more
+    limiter.release(picked_up.lease)
+    again = limiter.acquire()
+    assert isinstance(again, Go) and again.cap_lowered is False

@@ -139,7 +139,12 @@ class StubLimiter:
         lease = hold if hold in self.leases else uuid.uuid4().hex
         self.leases.add(lease)
         self.granted += 1
-        return Go(lease=lease, at=self.clock(), grant=f"grant-{self.granted}")
+        return Go(
+            lease=lease,
+            at=self.clock(),
+            grant=f"grant-{self.granted}",
+            cap_lowered=self.shrinks > self.grows,  # as the real one: until an answer after it
+        )
 
     def started(self, grant: str) -> None:
         self.started_grants.append(grant)
