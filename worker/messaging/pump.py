@@ -43,6 +43,13 @@ REPUBLISH_SECONDS = 1.0
 UNRECEIVED_PER_SLOT = 1
 # Seconds between two comparisons of what Redis says this worker holds with what it has.
 HOLD_CHECK_SECONDS = 2.0
+# With due jobs and no room for them in the broker, the pump waits for this worker to
+# receive a message (its room comes back then); at most this long, for room another worker
+# makes, or a message no worker received in time.
+ROOM_WAIT_SECONDS = 0.05
+
+# Set by each message this worker receives (``on_task_received``): room in the broker.
+_received = threading.Event()
 
 
 class Admission(Protocol):
@@ -69,6 +76,9 @@ class Pump:
             unknown now); held tasks missing from it twice in a row are made due again.
         admission: the admission check of a due job that has one (``Job.admission``, see
             ``Admission``); ``None``: every due job is published when due.
+        received: an event set whenever this worker receives a message; cleared at each
+            look. After a look that found due jobs but no room for them (``waiting_for_room``)
+            the caller waits for it rather than look again every millisecond.
     """
 
     def __init__(
@@ -79,12 +89,16 @@ class Pump:
         slots: int,
         in_hand: Callable[[], set[str] | None] = lambda: None,
         admission: Admission | None = None,
+        received: threading.Event | None = None,
     ) -> None:
         self.app = app
         self.lot = lot
         self.slots = max(1, slots)
         self.in_hand = in_hand
         self.admission = admission
+        self.received = received
+        #: The last look left due jobs for want of room in the broker.
+        self.waiting_for_room = False
         self._next_beat = 0.0
         self._fleet_slots = self.slots  # pool slots of every live worker, from heartbeats
         self._next_check = 0.0
@@ -98,8 +112,12 @@ class Pump:
         """Heartbeat, take over, publish what is due; a Redis error is logged, never raised.
 
         Returns:
-            The seconds to sleep before the next look (0.0: look again at once).
+            The seconds to sleep before the next look (0.0: look again at once); with
+            ``waiting_for_room`` set, at most that long, until this worker receives a message.
         """
+        self.waiting_for_room = False
+        if self.received is not None:
+            self.received.clear()  # a message received from now on makes room for the next
         try:
             self._beat()
             self._check_holds()
@@ -124,15 +142,21 @@ class Pump:
             else:
                 turns.append(turn)
         published = self._publish(admitted)
-        if (published or turns) and len(jobs) == UNRECEIVED_PER_SLOT * self.slots:
+        limit = UNRECEIVED_PER_SLOT * self.slots
+        if (published or turns) and len(jobs) == limit:
             return 0.0  # there may be more due and room for them: look again at once
+        if next_due is not None and next_due <= 0 and len(jobs) < limit:
+            # Due jobs left behind: the broker holds all the unreceived messages it may.
+            # Room comes back when a worker receives one: this one says so (``received``).
+            self.waiting_for_room = True
+            return ROOM_WAIT_SECONDS
         # The next look is when the next job is due: one parked again for its turn just now,
         # or the earliest in the due set; counted from the look, not from now.
         nexts = [*turns, *([] if next_due is None else [next_due])]
         if not nexts:
             return IDLE_SECONDS
         due_in = min(nexts) - (time.monotonic() - looked_at)
-        # Nothing due yet (or no room): never a busy loop on TAKE_DUE.
+        # Nothing due yet: look when the first is (never a busy loop on TAKE_DUE).
         return min(IDLE_SECONDS, max(MIN_SLEEP_SECONDS, due_in))
 
     def _admission_wait(self, job: Job) -> float | None:
@@ -311,6 +335,7 @@ class PumpStep(bootsteps.StartStopStep):
             slots=worker.concurrency or 1,
             in_hand=_requests_in_hand,
             admission=_build_admission(),
+            received=_received,
         )
         self._bell = Bell(self._pump.lot.redis)
         self._thread = threading.Thread(target=self._run, name="reload-pump", daemon=True)
@@ -328,14 +353,20 @@ class PumpStep(bootsteps.StartStopStep):
                 self._sleep(pause)
 
     def _sleep(self, seconds: float) -> None:
-        """Until the next look: ``seconds``, or less if a wake rings the bell."""
-        assert self._bell is not None
+        """Until the next look: ``seconds``, or less if a wake rings the bell (or, when the
+        broker has no room, if this worker receives a message: a wake could not be published
+        before then)."""
+        assert self._bell is not None and self._pump is not None
+        if self._pump.waiting_for_room:
+            _received.wait(seconds)
+            return
         if not self._bell.wait(seconds):
             self._stop.wait(seconds)
 
     def stop(self, worker: Any) -> None:
         """Stop the thread and leave: drop this worker's holds and heartbeat."""
         self._stop.set()
+        _received.set()  # a pump waiting for room looks once more, and sees the stop
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._bell is not None:
@@ -423,3 +454,4 @@ def on_task_received(sender: Any = None, request: Any = None, **_: Any) -> None:
         current_lot().hold(request.id, lambda: job_from_request(request))
     except redis.RedisError as exc:
         logger.warning("could not record that this worker holds %s: %s", request.id, exc)
+    _received.set()  # room in the broker for the next: the pump may publish it
