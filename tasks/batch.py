@@ -117,7 +117,8 @@ def launch_batch(
         )
         for m in ids
     ]
-    chord(header)(batch_finished.signature((batch_id,), immutable=True, task_id=batch_id))
+    with reload_model.parking.gathered():  # its models' parks, in pipelines
+        chord(header)(batch_finished.signature((batch_id,), immutable=True, task_id=batch_id))
     batch_backstop.apply_async((batch_id,), countdown=settings.batch_grace_seconds)
     ledger.mark_launched(
         batch_id, header_template=_template_of(ledger, batch_id, ids[0]), priority=lane
