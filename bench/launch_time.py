@@ -50,7 +50,7 @@ def main() -> None:
             first = client.zrange(c.DUE_KEY, 0, 0, withscores=True)[0][1] - redis_start
             print(
                 f"run {run}: {options.models} models launched in {took:.2f} s, the first "
-                f"parked after {first:.2f} s; {parked} jobs parked (one per model, and the backstop)"
+                f"parked after {first:.2f} s; {parked} jobs parked (a model each, a backstop)"
             )
         client.close()
     finally:
