@@ -211,17 +211,21 @@ class ParkingLot:
             "" if job.admission is None else json.dumps(job.admission),
         ]
         gathered: _Gathered | None = getattr(self._gathering, "parks", None)
-        if gathered is None:
-            due = _text(self._park(keys=keys, args=args))
-        if len(self._templates) > _KNOWN_TEMPLATES:
-            self._templates.clear()
-        self._templates[digest] = time.monotonic()  # sent with this park, before the next
         if gathered is not None:
             gathered.add(keys, args)
+            self._template_sent(digest)  # with this park, ahead of the next
             if gathered.full():
                 self._send_gathered(gathered)
             return None
+        due = _text(self._park(keys=keys, args=args))
+        self._template_sent(digest)
         return float(due) if due else None
+
+    def _template_sent(self, digest: str) -> None:
+        """Remember that the template ``digest`` is in Redis: the next parks leave it out."""
+        if len(self._templates) > _KNOWN_TEMPLATES:
+            self._templates.clear()
+        self._templates[digest] = time.monotonic()
 
     @contextlib.contextmanager
     def gathered(self) -> Iterator[None]:

@@ -118,11 +118,12 @@ class Pump:
         self.waiting_for_room = False
         if self.received is not None:
             self.received.clear()  # a message received from now on makes room for the next
+        limit = UNRECEIVED_PER_SLOT * self.slots
         try:
             self._beat()
             self._check_holds()
             jobs, broken, next_due = self.lot.take_due(
-                limit=UNRECEIVED_PER_SLOT * self.slots,
+                limit=limit,
                 unreceived=UNRECEIVED_PER_SLOT * max(self.slots, self._fleet_slots),
             )
             looked_at = time.monotonic()
@@ -142,7 +143,6 @@ class Pump:
             else:
                 turns.append(turn)
         published = self._publish(admitted)
-        limit = UNRECEIVED_PER_SLOT * self.slots
         if (published or turns) and len(jobs) == limit:
             return 0.0  # there may be more due and room for them: look again at once
         if next_due is not None and next_due <= 0 and len(jobs) < limit:
