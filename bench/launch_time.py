@@ -7,7 +7,9 @@ before each run, and prints the seconds each launch took, when its first job was
 (its model can start then) and the jobs it parked. 10,000 models on an idle 2-core host:
 one round trip per park, 3.5 s, the first parked after 0.6 s; the parks gathered in
 pipelines (``ParkingLot.gathered``), 1.9 s; the header a generator too (Celery builds no
-GroupResult of the whole header first), 2.2 s, the first parked after 0.03 s.
+GroupResult of the whole header first), 2.2 s, the first parked after 0.03 s. On another
+2-core host: 3.41-3.48 s, then 1.39-1.51 s once a group applied in a task no longer
+subscribes to each member's result (``ResultBackend.add_pending_result``).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def main() -> None:
         client.close()
     finally:
         server.close()
-    # The chord's result objects (Celery's, in this process) would unsubscribe from the
-    # stopped Redis as the interpreter collects them, each with a traceback: leave now.
+    # Celery's result objects in this process may still talk to the stopped Redis as the
+    # interpreter collects them, each with a traceback: leave now.
     sys.stdout.flush()
     os._exit(0)
 

@@ -112,7 +112,7 @@ def launch_batch(
         return batch_id  # this request ran before and launched its batch
     extra = {"priority": lane} if lane != "normal" else {}
     # A generator: Celery then builds no GroupResult of the whole header before the first
-    # task is sent (one result subscription per model, most of a second at 10,000).
+    # task is sent (and, in a task, our result backend subscribes to none of its results).
     header = (
         reload_model.signature(
             (m, batch_id), extra, immutable=True, task_id=header_task_id(batch_id, m)
