@@ -192,6 +192,11 @@ class Ledger:
         raw = self._redis.hgetall(c.batch_models_key(batch_id))
         return {_text(k): json.loads(v) for k, v in raw.items()}
 
+    def model_records(self, batch_id: str, model_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The records of these models (``models``, for a few): a model with none is left out."""
+        raw = self._redis.hmget(c.batch_models_key(batch_id), model_ids)
+        return {m: json.loads(v) for m, v in zip(model_ids, raw, strict=True) if v is not None}
+
     def open_batches(self) -> list[str]:
         """The ids of the open batches, oldest first."""
         return [_text(m) for m in self._redis.zrange(c.OPEN_BATCHES_KEY, 0, -1)]

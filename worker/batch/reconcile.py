@@ -141,26 +141,43 @@ class Reconciler:
     ) -> list[str]:
         """The open models with no job for their task, quiet for longer than the grace.
 
+        ``models`` was read before: a model may have finished since, its job released after
+        its final record was written. So the jobs are looked at first, and the records of
+        the models without one are read again after: a job gone before that look belongs to
+        a model whose final record the second read sees (reading the records only before
+        took models finishing during a look at 10,000 for lost ones).
+
         Parameters:
             batch_id: the batch.
             meta: its batch hash (``Ledger.meta``).
-            models: its model records (``Ledger.models``).
-            open_ids: its models not final.
+            models: its model records (``Ledger.models``), read before this call.
+            open_ids: its models not final in ``models``.
             now: the Redis time.
         """
-        quiet = []
-        for model_id in open_ids:
-            last = max(float(models[model_id]["at"]), float(meta.get(f"redo_at:{model_id}", 0)))
-            if now - last >= self.grace:
-                quiet.append(model_id)
+        quiet = [m for m in open_ids if self._quiet(meta, models[m], m, now=now)]
         if not quiet:
             return []
-        tasks = [self.task_of(batch_id, meta, m) for m in quiet]
         pipe = self.redis.pipeline(transaction=False)
-        for task_id in tasks:
-            pipe.hexists(c.JOBS_KEY, task_id)
-        has_job = pipe.execute()
-        return [m for m, alive in zip(quiet, has_job, strict=True) if not alive]
+        for model_id in quiet:
+            pipe.hexists(c.JOBS_KEY, self.task_of(batch_id, meta, model_id))
+        jobless = [m for m, alive in zip(quiet, pipe.execute(), strict=True) if not alive]
+        if not jobless:
+            return []
+        now_records = self.ledger.model_records(batch_id, jobless)
+        return [
+            m
+            for m in jobless
+            if m in now_records
+            and now_records[m]["state"] not in FINAL_STATES
+            and self._quiet(meta, now_records[m], m, now=now)
+        ]
+
+    def _quiet(
+        self, meta: dict[str, str], record: dict[str, Any], model_id: str, *, now: float
+    ) -> bool:
+        """The model's record, and its last re-dispatch, are older than the grace."""
+        last = max(float(record["at"]), float(meta.get(f"redo_at:{model_id}", 0)))
+        return now - last >= self.grace
 
     def task_of(self, batch_id: str, meta: dict[str, str], model_id: str) -> str:
         """The id of the task that works on ``model_id`` for the batch now.

@@ -105,6 +105,31 @@ def test_given_a_final_model_without_a_job_then_it_is_not_lost(
     assert reconciler.run("b1", now=NOW + GRACE + 10).redispatched == []
 
 
+def test_given_a_model_that_finishes_while_the_ledger_is_read_then_it_is_not_lost(
+    ledger: Ledger, lot: ParkingLot, reconciler: Reconciler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model waiting for its reload is quiet for longer than the grace; if it finishes
+    (final record, then its job released) just after the reconciler read the records, its
+    job is gone when the jobs are looked at. A 10,000-model bench run took 25 such models
+    for lost and broke the chord of a healthy batch."""
+    start(ledger, lot, ["m1", "m2"], template=True)
+    read_models = ledger.models
+
+    def read_then_m1_finishes(batch_id: str) -> dict[str, dict[str, object]]:
+        records = read_models(batch_id)
+        ledger.set_state("b1", "m1", "warm", now=NOW + GRACE + 1)  # as reload_model does,
+        lot.release(header("b1", "m1"))  # then Celery's after_return
+        return records
+
+    monkeypatch.setattr(ledger, "models", read_then_m1_finishes)
+
+    done = reconciler.run("b1", now=NOW + GRACE + 1)
+
+    assert done.redispatched == [] and done.chord_broken is False
+    assert not ledger.client.hexists(c.JOBS_KEY, redo("b1", "m1", 1))
+    assert ledger.meta("b1").get("redispatches") is None
+
+
 def test_given_a_lost_header_task_and_its_template_then_it_is_parked_again_in_its_chord(
     ledger: Ledger, lot: ParkingLot, reconciler: Reconciler
 ) -> None:
