@@ -119,9 +119,16 @@ def launch_batch(
         )
         for m in ids
     )
+    # Not in this task's result (Celery's ``children``): a producer's get() would subscribe
+    # to every model's result, and the stored result would hold every task id.
     with reload_model.parking.gathered():  # its models' parks, in pipelines
-        chord(header)(batch_finished.signature((batch_id,), immutable=True, task_id=batch_id))
-    batch_backstop.apply_async((batch_id,), countdown=settings.batch_grace_seconds)
+        chord(header)(
+            batch_finished.signature((batch_id,), immutable=True, task_id=batch_id),
+            add_to_parent=False,
+        )
+    batch_backstop.apply_async(
+        (batch_id,), countdown=settings.batch_grace_seconds, add_to_parent=False
+    )
     ledger.mark_launched(
         batch_id, header_template=_template_of(ledger, batch_id, ids[0]), priority=lane
     )
