@@ -16,7 +16,7 @@ drops the task's own frames from a retry's traceback), and measures, per executi
 
 No Redis, broker or upstream is involved: only what Celery and billiard do around the
 task's body, which here is empty. Measured 2026-12-06 on a 2-core AMD host (idle):
-a retry 578 + 176 + 222 us and 33 KB, a return 26 us and a few bytes.
+a retry 700 + 190 + 235 us and 34.5 KB, a return 50 us and 0.1 KB.
 """
 
 from __future__ import annotations

@@ -51,15 +51,15 @@ class BatchingDispatcher(EventDispatcher):
     def __init__(
         self, *args: Any, on_send_buffered: Callable[[], None] | None = None, **kwargs: Any
     ) -> None:
-        self._publish_soon = on_send_buffered
+        # The worker's request to publish the buffer. Without one (a producer's dispatcher, a
+        # worker without an event loop) no hold is installed: Celery's behaviour is kept.
+        self._publish_soon: Callable[[], None] = on_send_buffered or (lambda: None)
         self._asked_at: float | None = None  # monotonic time of the publish asked for
         kwargs["on_send_buffered"] = self._hold if on_send_buffered else None
         super().__init__(*args, **kwargs)
 
     def _hold(self) -> None:
         """An event was buffered: have the buffer published ``FLUSH_SECONDS`` from the first."""
-        if self._publish_soon is None:
-            return
         now = time.monotonic()
         if self._asked_at is not None and now - self._asked_at < OVERDUE_SECONDS:
             return  # a publish is on its way
@@ -72,8 +72,7 @@ class BatchingDispatcher(EventDispatcher):
 
     def _due(self) -> None:
         self._asked_at = None
-        if self._publish_soon is not None:
-            self._publish_soon()
+        self._publish_soon()
 
     def close(self) -> None:
         """Publish what the buffer holds, then close. If the connection is gone already (the
