@@ -3,6 +3,9 @@
 ``Breaker.check()`` before a call answers go, probe, wait or fail; ``failed()`` and
 ``succeeded()`` after it move the breaker (closed, open, half-open), whose state is in
 Redis so every worker sees it at once (scripts ``BREAKER_*`` in :mod:`worker.limiter.scripts`).
+Every answered call also ends a streak of failures, in the limiter's round trip that follows
+each call (``Limiter.release``, ``renew``), so that only failures with no answer between them
+count "in a row".
 
 Why: docs/decisions/0008-the-account-breaker.md
 """
@@ -16,7 +19,7 @@ import redis
 
 from worker.limiter import scripts
 
-__all__ = ["Breaker", "Verdict", "breaker_key"]
+__all__ = ["Breaker", "Verdict", "breaker_key", "streak_key"]
 
 # Different models failing alike, in a row, that open the breaker.
 THRESHOLD = 3
@@ -31,6 +34,14 @@ def breaker_key(scope: str, prefix: str = "reload:") -> str:
     return f"{prefix}breaker:{scope}"
 
 
+def streak_key(key: str) -> str:
+    """The set of models that failed alike in a row, beside the breaker's hash ``key``.
+
+    The limiter ends the streak when a call is answered (``Limiter.release``, ``renew``).
+    """
+    return f"{key}:streak"
+
+
 @dataclass(frozen=True)
 class Verdict:
     """The breaker's answer to one caller.
@@ -40,9 +51,11 @@ class Verdict:
             ``wait`` or ``fail`` (open).
         seconds: for ``wait`` and ``fail``, the time until the next probe may go.
         reason: the error that opened the breaker (for ``probe``, ``wait``, ``fail``).
-        clean: for ``go``, no failure was counted since the last success: the answer to
-            this call has nothing to reset, so ``succeeded`` is skipped (a failure counted
-            while this call was out stays counted: only calls checked after it reset it).
+        clean: for ``go``, no failure was counted since the last success, so ``succeeded``
+            (which closes an open breaker) is skipped for this call's answer: a breaker that
+            opens while it is out is closed by the answer of a call checked after the first
+            failure, or by its probe. Any answer ends a streak still counting, in the
+            limiter's round trip after the call (``Limiter.release``, ``renew``).
     """
 
     action: Literal["go", "probe", "wait", "fail"]
@@ -66,7 +79,7 @@ class Breaker:
         self, client: redis.Redis, scope: str, *, probe_seconds: float, prefix: str = "reload:"
     ) -> None:
         key = breaker_key(scope, prefix)
-        self.keys = [key, f"{key}:streak"]
+        self.keys = [key, streak_key(key)]
         self.probe_seconds = probe_seconds
         self._check = client.register_script(scripts.BREAKER_CHECK)
         self._failed = client.register_script(scripts.BREAKER_FAILED)

@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis
 
 from worker.limiter import scripts
+from worker.limiter.breaker import streak_key
 
 __all__ = ["Go", "Limiter", "Wait"]
 
@@ -187,6 +188,7 @@ class Limiter:
         self.firsts_key = f"{base}:firsts"
         self.low_turns_key = f"{base}:lturns"
         self.breaker_key = breaker_key or f"{base}:no-breaker"  # never written
+        self.streak_key = streak_key(self.breaker_key)
         # redis-py's Script runs EVALSHA and, on NOSCRIPT (e.g. after a Redis
         # restart or SCRIPT FLUSH), loads the script again and retries.
         self._acquire = redis.register_script(scripts.ACQUIRE)
@@ -342,7 +344,7 @@ class Limiter:
         answered_at = "" if pending.answered_at is None else f"{pending.answered_at:.6f}"
         return pending.grant, answered_at
 
-    def release(self, lease: str) -> str:
+    def release(self, lease: str, *, answered_ok: bool = False) -> str:
         """Free the lease's concurrency slot; releasing twice (or a gone lease) is harmless.
 
         The call made under the lease is over: its grant stays in the rate window and
@@ -353,6 +355,9 @@ class Limiter:
 
         Parameters:
             lease: ``Go.lease``.
+            answered_ok: the call was answered, not an error: the key's breaker's streak of
+                failures alike ends in the same round trip (an open breaker is left to its
+                probe, ``Breaker.succeeded``).
 
         Returns:
             The caller to wake for the slot (the first in line, now out of it: its grant is
@@ -360,7 +365,7 @@ class Limiter:
         """
         grant, answered_at = self._answer_of(lease)
         reply = self._release(
-            keys=self._hand_off_keys(),
+            keys=[*self._hand_off_keys(), self.streak_key],
             args=[
                 lease,
                 grant,
@@ -371,6 +376,7 @@ class Limiter:
                 repr(self.ahead_seconds),
                 self.owner,
                 self.ahead_key(""),
+                int(answered_ok),
             ],
         )
         return _text(cast("list[Any]", reply)[1])
@@ -409,7 +415,7 @@ class Limiter:
         )
         return [_text(caller) for caller in cast("list[Any]", reply)]
 
-    def renew(self, lease: str, seconds: float) -> bool:
+    def renew(self, lease: str, seconds: float, *, answered_ok: bool = False) -> bool:
         """Extend a live lease to expire at now + ``seconds`` (never earlier than it was).
 
         Like ``release``, it says that the call made under the lease was answered.
@@ -417,6 +423,7 @@ class Limiter:
         Parameters:
             lease: ``Go.lease``.
             seconds: the new lifetime from now (> 0).
+            answered_ok: as for ``release``.
 
         Returns:
             False if the lease is gone (expired or released): the slot may already belong
@@ -429,8 +436,15 @@ class Limiter:
             raise ValueError(f"seconds must be > 0, got {seconds}")
         grant, answered_at = self._answer_of(lease)  # its call is answered: see release
         reply = self._renew(
-            keys=[self.leases_key, self.calls_key],
-            args=[lease, repr(float(seconds)), grant, repr(self.window), answered_at],
+            keys=[self.leases_key, self.calls_key, self.breaker_key, self.streak_key],
+            args=[
+                lease,
+                repr(float(seconds)),
+                grant,
+                repr(self.window),
+                answered_at,
+                int(answered_ok),
+            ],
         )
         return int(cast("int", reply)) == 1
 

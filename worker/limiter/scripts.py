@@ -384,22 +384,41 @@ local function answered(calls_key, grant, window, now, reported)
 end
 """
 
+# STREAK_ENDS: the helper RENEW and RELEASE end with when the call was answered (not an
+# error): the breaker's streak of failures alike "in a row" is over (decision 0008), whenever
+# the call was granted. An open breaker is left to BREAKER_SUCCEEDED (the answer of a call
+# checked after a failure, or the probe's), which closes it and the worker logs it.
+# The keys are the breaker's (worker.limiter.breaker): its hash and its streak set.
+_STREAK_ENDS = """
+local function streak_ends(breaker, streak)
+    if redis.call('EXISTS', breaker) == 1 and redis.call('HGET', breaker, 'state') ~= 'open' then
+        redis.call('DEL', breaker, streak)
+    end
+end
+"""
+
 # RENEW: move a live lease's expiry to now + seconds (never earlier than it was), and
 # count the call just answered from its answer (ANSWERED).
 #   KEYS[1] leases  (ZREMRANGEBYSCORE, ZSCORE, ZADD, ZRANGE, PEXPIRE)
 #   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
+#   KEYS[3] the key's breaker, KEYS[4] its streak (EXISTS, HGET, DEL: STREAK_ENDS)
 #   ARGV[1] lease id
 #   ARGV[2] seconds
 #   ARGV[3] grant id of the call just answered, or '' (none)
 #   ARGV[4] window seconds
 #   ARGV[5] when the call was answered (Redis time, "%.6f"), or '' (now)
+#   ARGV[6] '1' if the call was answered (not an error): the breaker's streak ends
 # Returns 1 if the lease was live and is renewed, 0 if it is gone (expired or released).
 RENEW = (
     _PRELUDE
     + _ANSWERED
+    + _STREAK_ENDS
     + """
 local now = redis_now()
 answered(KEYS[2], ARGV[3], tonumber(ARGV[4]), now, ARGV[5])
+if ARGV[6] == '1' then
+    streak_ends(KEYS[3], KEYS[4])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
 local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not expiry then
@@ -457,24 +476,30 @@ end
 #   KEYS[1] leases  (ZREM, ZCARD, ZADD)
 #   KEYS[2] calls   (ZSCORE, ZADD, PEXPIRE)
 #   KEYS[3] slots   (ZRANGE, ZREM) the callers waiting for a slot (ACQUIRE)
-#   KEYS[4] pause   (GET), KEYS[5] cap (GET), KEYS[6] the key's breaker (HGET)
+#   KEYS[4] pause   (GET), KEYS[5] cap (GET), KEYS[6] the key's breaker (HGET; and with
+#   KEYS[7] its streak, EXISTS and DEL: STREAK_ENDS)
 #   ARGV[1] lease id
 #   ARGV[2] grant id of the call just answered, or '' (none)
 #   ARGV[3] window seconds
 #   ARGV[4] when the call was answered (Redis time, "%.6f"), or '' (now)
 #   ARGV[5] rate_count, ARGV[6] max_in_flight, ARGV[7] ahead seconds, ARGV[8] this
 #   worker's id (the owner of a lease handed off), ARGV[9] the prefix of the callers' ahead
-#   keys ("{prefix}limiter:{scope}:ahead:")
+#   keys ("{prefix}limiter:{scope}:ahead:"), ARGV[10] '1' if the call was answered (not an
+#   error): the breaker's streak ends
 # Returns {leases removed (0 or 1), the caller to wake ('' : none)}: the first in line for
 # a slot, taken out of the line, when a slot was freed (its grant taken ahead if the rate
 # allows, else it asks anew when woken).
 RELEASE = (
     _PRELUDE
     + _ANSWERED
+    + _STREAK_ENDS
     + _HAND_OFF
     + """
 local now = redis_now()
 answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), now, ARGV[4])
+if ARGV[10] == '1' then
+    streak_ends(KEYS[6], KEYS[7])
+end
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 local next_in_line = ''
 if removed == 1 then
@@ -643,7 +668,7 @@ return cap
 # BREAKER_CHECK: may a call be made for this key now?
 #   ARGV[1] caller (task id), ARGV[2] probe seconds (how long one probe may take)
 # Returns {'go', n} (closed; n: how many of KEYS[1..2] exist, 0 when no failure was counted
-# since the last success, so that a success has nothing to reset), {'probe', reason}
+# since the last success, so that a success has no open breaker to close), {'probe', reason}
 # (half-open: this caller is the one probe, and stays it, asking again, until its probe
 # seconds are up),
 # {'wait', seconds, reason} or {'fail', seconds, reason} (open: permanent errors fail).

@@ -190,7 +190,7 @@ class Reloader:
         if flight["timer"] == "1":
             return self._finish(flight, model_id, "warm", None, calls, how)
 
-        breaker_clean = True  # no failure counted that this call's answer would reset
+        breaker_clean = True  # no failure counted, so no open breaker for its answer to close
         if self.breaker is not None:
             verdict = self.breaker.check(task_id)
             breaker_clean = verdict.clean
@@ -234,17 +234,19 @@ class Reloader:
         if self.settings.loading_holds_slot and loading and isinstance(result, Later):
             # The upstream counts a loading model against the account's queue: keep its
             # slot until the next check (and the call it makes) is over.
-            self.limiter.renew(decision.lease, result.seconds + self.settings.call_seconds)
+            seconds = result.seconds + self.settings.call_seconds
+            self.limiter.renew(decision.lease, seconds, answered_ok=answered)
             self.flights.update(model_id, lease=decision.lease)
             if result.needs is not None:
                 result = replace(result, needs=replace(result.needs, hold=decision.lease))
         else:
-            self._release(decision.lease)
+            self._release(decision.lease, answered_ok=answered)
         return result
 
-    def _release(self, lease: str) -> None:
-        """Free the lease's slot and wake the task first in line for one (if any)."""
-        waiter = self.limiter.release(lease)
+    def _release(self, lease: str, *, answered_ok: bool = False) -> None:
+        """Free the lease's slot and wake the task first in line for one (if any); an answered
+        call ends the breaker's streak of failures in the same round trip."""
+        waiter = self.limiter.release(lease, answered_ok=answered_ok)
         if waiter:
             try:
                 self.on_slot_freed(waiter)
@@ -264,9 +266,11 @@ class Reloader:
     ) -> tuple[Final | Later, bool]:
         """Make the call and decide; the flag says whether the upstream accepted or is loading.
 
-        An answer raises a cap lowered by 429s and resets the breaker's count of failures;
-        each is skipped when there was nothing to raise (``Go.cap_lowered``) or reset
+        An answer raises a cap lowered by 429s and closes an open breaker; each is skipped
+        when there was nothing to raise (``Go.cap_lowered``) or no failure counted
         (``Verdict.clean``) as the call was granted: two Redis round trips saved per call.
+        Any answer also ends the breaker's streak of failures, in the release or renewal of
+        the call's slot that follows (``_step``): no round trip of its own.
         """
         try:
             answer = self._ask(go, model_id)

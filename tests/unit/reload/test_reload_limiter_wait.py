@@ -110,7 +110,7 @@ class RefusingLimiter:
         self.asked += 1
         return self.wait
 
-    def release(self, lease: str) -> None:
+    def release(self, lease: str, *, answered_ok: bool = False) -> None:
         raise AssertionError("nothing was granted, nothing may be released")
 
     def pause(self, seconds: float) -> float:

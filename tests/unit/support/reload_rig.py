@@ -23,7 +23,7 @@ import fakeredis
 import httpx
 
 from worker.limiter import Go, Limiter, Wait
-from worker.limiter.breaker import Breaker
+from worker.limiter.breaker import Breaker, breaker_key
 from worker.reload.flight import FlightStore
 from worker.reload.reloader import Final, Later, Reloader
 from worker.settings import Rate, Secret, Settings
@@ -152,10 +152,10 @@ class StubLimiter:
     def answered(self, lease: str) -> None:
         """The stub keeps no rate window, so an answer's moment changes nothing."""
 
-    def release(self, lease: str) -> None:
+    def release(self, lease: str, *, answered_ok: bool = False) -> None:
         self.leases.discard(lease)
 
-    def renew(self, lease: str, seconds: float) -> bool:
+    def renew(self, lease: str, seconds: float, *, answered_ok: bool = False) -> bool:
         return lease in self.leases
 
     def pause(self, seconds: float) -> float:
@@ -235,6 +235,7 @@ class Rig:
                 rate_period=self.settings.rate.period,
                 max_in_flight=self.settings.max_in_flight,
                 lease_seconds=60.0,
+                breaker_key=breaker_key("scope") if breaker else "",  # as worker.runtime does
             )
         self.reloader = Reloader(
             self.settings,
