@@ -356,8 +356,8 @@ class Limiter:
         Parameters:
             lease: ``Go.lease``.
             answered_ok: the call was answered, not an error: the key's breaker's streak of
-                failures alike ends in the same round trip (an open breaker is left to its
-                probe, ``Breaker.succeeded``).
+                failures alike ends in the same round trip (an open breaker is left to
+                ``Breaker.succeeded``, which closes it and is logged).
 
         Returns:
             The caller to wake for the slot (the first in line, now out of it: its grant is
