@@ -2,8 +2,8 @@
 
 Tests and benchmarks read it (``GET /_sim/ledger``) to assert on the load the
 worker really produced. Keys are recorded only as labels (:func:`key_label`),
-never raw. The one-second windows are real (monotonic) seconds and ignore the
-simulator's time scale.
+never raw. The one-second windows are real seconds, counted on the monotonic and
+the wall clock (:class:`TwoClockMax`), and ignore the simulator's time scale.
 """
 
 from __future__ import annotations
@@ -57,6 +57,44 @@ class WindowMax:
         return count
 
 
+class TwoClockMax:
+    """The most events in any one second, counted on the monotonic and the wall clock.
+
+    The two clocks tick together unless the host's wall clock is stepped (a virtual
+    machine's clock set after a pause, an NTP step). The limiter keeps time in Redis's
+    clock, which is this host's wall clock in every test and benchmark, so a step moves
+    the limiter's window and one of the two counts, never both the same way: a burst the
+    worker really sent shows on both clocks, one that only a step makes shows on one.
+    ``maximum`` is the smaller count; ``step`` tells how far the clocks moved apart.
+    """
+
+    __slots__ = ("_monotonic", "_offset", "_wall", "step")
+
+    def __init__(self) -> None:
+        self._monotonic = WindowMax()
+        self._wall = WindowMax()
+        self._offset: float | None = None
+        self.step = 0.0
+
+    def add(self, monotonic: float, wall: float) -> None:
+        """Record an event at ``monotonic`` and ``wall`` time (read together)."""
+        self._monotonic.add(monotonic)
+        self._wall.add(wall)
+        offset = wall - monotonic
+        if self._offset is None:
+            self._offset = offset
+        self.step = max(self.step, abs(offset - self._offset))
+
+    @property
+    def maximum(self) -> int:
+        """The most events in one second on whichever clock counts fewer."""
+        return min(self._monotonic.maximum, self._wall.maximum)
+
+    def by_clock(self) -> dict[str, int]:
+        """The most events in one second on each clock."""
+        return {"monotonic": self._monotonic.maximum, "wall": self._wall.maximum}
+
+
 class CallLog:
     """Counters, windows and peaks of one simulator run (until ``POST /_sim/reset``)."""
 
@@ -75,8 +113,8 @@ class CallLog:
         self.rate_limited = 0
         self.peak_concurrency_per_key: dict[str, int] = {}
         self.peak_queued_per_key: dict[str, int] = {}
-        self._window = WindowMax()
-        self._window_per_key: dict[str, WindowMax] = {}
+        self._window = TwoClockMax()
+        self._window_per_key: dict[str, TwoClockMax] = {}
 
     def arrival(self, now: float, label: str, model_id: str | None) -> None:
         """A reload call arrived (recorded before any fault or check).
@@ -95,11 +133,11 @@ class CallLog:
         if model_id is not None:
             self.calls_per_model[model_id] += 1
             self.call_times_per_model.setdefault(model_id, []).append(wall)
-        self._window.add(now)
+        self._window.add(now, wall)
         window = self._window_per_key.get(label)
         if window is None:
-            window = self._window_per_key[label] = WindowMax()
-        window.add(now)
+            window = self._window_per_key[label] = TwoClockMax()
+        window.add(now, wall)
 
     def answer(self, kind: str, http_status: int) -> None:
         """The call was answered (or will be).
@@ -151,6 +189,8 @@ class CallLog:
             "max_calls_in_any_second_per_key": {
                 label: window.maximum for label, window in self._window_per_key.items()
             },
+            "max_calls_in_any_second_by_clock": self._window.by_clock(),
+            "wall_clock_step_s": round(self._window.step, 6),
             "peak_concurrency_per_key": dict(self.peak_concurrency_per_key),
             "peak_queued_per_key": dict(self.peak_queued_per_key),
             "warm_at": dict(warm_at),

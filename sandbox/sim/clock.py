@@ -64,3 +64,7 @@ class ManualClock:
         if seconds < 0:
             raise ValueError("a clock does not go backwards")
         self._now += seconds
+
+    def step_wall(self, seconds: float) -> None:
+        """Step ``time()`` alone by ``seconds`` (either way), as a host's clock being set."""
+        self._offset += seconds

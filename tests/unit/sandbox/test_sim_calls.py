@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from sandbox.sim.calls import NO_KEY_LABEL, CallLog, WindowMax, key_label
+from sandbox.sim.calls import NO_KEY_LABEL, CallLog, TwoClockMax, WindowMax, key_label
 from sandbox.sim.clock import ManualClock
 
 
@@ -38,6 +38,46 @@ def test_window_maximum_matches_a_brute_force_count(offsets: list[float]) -> Non
     assert window.maximum == brute
 
 
+@pytest.mark.parametrize("step", [0.2, -0.2])
+def test_a_wall_clock_step_counts_on_the_clock_it_did_not_crowd(step: float) -> None:
+    # Six events 0.19 s apart span 0.95 s: six in one second on both clocks...
+    together = TwoClockMax()
+    for i in range(6):
+        together.add(10 + 0.19 * i, 1000 + 0.19 * i)
+    assert together.maximum == 6 and together.by_clock() == {"monotonic": 6, "wall": 6}
+    assert together.step == pytest.approx(0.0)
+    # ...but 0.21 s apart, with the wall clock stepped between the 3rd and the 4th, only the
+    # clock the step crowded sees six: a step forward crowds the monotonic clock's count
+    # (the limiter, on the stepped clock, let them go early), a step back the wall clock's.
+    stepped = TwoClockMax()
+    for i in range(6):
+        stepped.add(
+            10 + 0.21 * i - (step if i >= 3 and step > 0 else 0.0),
+            1000 + 0.21 * i + (step if i >= 3 and step < 0 else 0.0),
+        )
+    counts = stepped.by_clock()
+    crowded, spared = ("monotonic", "wall") if step > 0 else ("wall", "monotonic")
+    assert counts[crowded] == 6 and counts[spared] == 5, counts
+    assert stepped.maximum == 5
+    assert stepped.step == pytest.approx(abs(step))
+
+
+def test_the_ledger_reports_both_clocks_and_a_step_of_the_wall_clock() -> None:
+    clock = ManualClock()
+    ledger = CallLog(clock)
+    for i in range(6):
+        if i == 3:
+            clock.step_wall(0.3)  # the host's clock is set 0.3 s forward
+        ledger.arrival(clock.monotonic(), "key-a", "m1")
+        clock.advance(0.15)
+    snap = ledger.snapshot({})
+    # 0.75 s on the monotonic clock, 1.05 s on the wall clock: six on one, five on the other.
+    assert snap["max_calls_in_any_second_by_clock"] == {"monotonic": 6, "wall": 5}
+    assert snap["max_calls_in_any_second"] == 5
+    assert snap["max_calls_in_any_second_per_key"] == {"key-a": 5}
+    assert snap["wall_clock_step_s"] == pytest.approx(0.3)
+
+
 def test_arrivals_are_counted_per_model_and_key_with_windows_for_all_and_each_key() -> None:
     clock = ManualClock()
     ledger = CallLog(clock)
@@ -54,6 +94,8 @@ def test_arrivals_are_counted_per_model_and_key_with_windows_for_all_and_each_ke
     assert snap["calls_per_key"] == {"key-a": 3, "key-b": 2}
     assert snap["max_calls_in_any_second"] == 4
     assert snap["max_calls_in_any_second_per_key"] == {"key-a": 3, "key-b": 1}
+    assert snap["max_calls_in_any_second_by_clock"] == {"monotonic": 4, "wall": 4}
+    assert snap["wall_clock_step_s"] == 0.0
     assert snap["first_call_at"] == pytest.approx(snap["started_at"])
     assert snap["last_call_at"] == pytest.approx(clock.time())
 
