@@ -176,6 +176,7 @@ class Limiter:
         self.dead_after = dead_after if workers_key else 0.0
         base = self.base = f"{prefix}limiter:{scope}"
         self.calls_key = f"{base}:calls"
+        self.unanswered_key = f"{base}:unanswered"
         self.leases_key = f"{base}:leases"
         self.pause_key = f"{base}:pause"
         self.turns_key = f"{base}:turns"
@@ -278,6 +279,7 @@ class Limiter:
                     self.low_turns_key,
                     self.ahead_key(caller) if caller else self.calls_key,
                     self.breaker_key,
+                    self.unanswered_key,
                 ],
                 args=[
                     self.rate_count,
@@ -313,13 +315,18 @@ class Limiter:
         return Wait(seconds=float(_text(reply[1])), reason=_text(reply[2]))
 
     def started(self, grant: str) -> None:
-        """Count the grant from now, when its request is really sent (see ``STARTED``).
+        """Count the grant from now, when its request is really sent (see ``STARTED``), and
+        keep it in the rate's window until ``release`` or ``renew`` reports its answer (or
+        ``lease_seconds`` pass: its holder died), however long the answer takes.
 
         Parameters:
             grant: ``Go.grant``; ``""`` does nothing.
         """
         if grant:
-            self._started(keys=[self.calls_key], args=[grant, repr(self.window)])
+            self._started(
+                keys=[self.calls_key, self.unanswered_key],
+                args=[grant, repr(self.window), repr(self.lease_seconds)],
+            )
 
     def answered(self, lease: str) -> None:
         """Note that the call made under ``lease`` has its answer (or error) now.
@@ -390,6 +397,7 @@ class Limiter:
             self.pause_key,
             self.cap_key,
             self.breaker_key,
+            self.unanswered_key,
         ]
 
     def hand_free_slots(self) -> list[str]:
@@ -436,7 +444,13 @@ class Limiter:
             raise ValueError(f"seconds must be > 0, got {seconds}")
         grant, answered_at = self._answer_of(lease)  # its call is answered: see release
         reply = self._renew(
-            keys=[self.leases_key, self.calls_key, self.breaker_key, self.streak_key],
+            keys=[
+                self.leases_key,
+                self.calls_key,
+                self.breaker_key,
+                self.streak_key,
+                self.unanswered_key,
+            ],
             args=[
                 lease,
                 repr(float(seconds)),

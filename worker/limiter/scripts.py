@@ -75,6 +75,31 @@ local function keep_at_least(key, seconds)
         redis.call('PEXPIRE', key, ms)
     end
 end
+-- A grant whose call has no answer yet stays in the rate's window, however old it is: its
+-- request may reach the upstream at any moment until the answer (a slow answer, a busy
+-- CPU after the send). `unanswered` holds such grants -> when they stop counting so (a
+-- lease's lifetime after the send: a dead holder's call is over by then). STARTED adds
+-- them and ANSWERED removes them; trim_window keeps them, counted from now, when they
+-- would leave.
+local function trim_window(calls, unanswered, now, window)
+    local horizon = fmt(now - window)
+    local old = redis.call('ZRANGEBYSCORE', calls, '-inf', horizon)
+    if #old == 0 then
+        return
+    end
+    local kept = false
+    for _, grant in ipairs(old) do
+        local till = redis.call('ZSCORE', unanswered, grant)
+        if till and tonumber(till) > now then
+            redis.call('ZADD', calls, 'XX', fmt(now), grant)
+            kept = true
+        end
+    end
+    redis.call('ZREMRANGEBYSCORE', calls, '-inf', horizon)
+    if kept then
+        keep_at_least(calls, window)
+    end
+end
 -- The in-flight cap: the configured one, or lower while 429s have lowered it (see SHRINK;
 -- it grows back, GROW).
 local function cap_of(cap_key, max_in_flight)
@@ -122,6 +147,8 @@ end
 #   ARGV[13] lead seconds ('' for none; only with ARGV[12]): a grant taken ahead may be for
 #            a call sent up to this long after now, when the rate's window has room: it is
 #            counted from that moment, and the caller's pickup says how long to wait for it
+#   KEYS[14] unanswered (ZSET) grants whose call was sent and has no answer yet (STARTED)
+#            -> until when they stay in the window (trim_window)
 # A caller with an id first looks for a grant taken ahead for it (KEYS[12]): if its lease is
 # live and its grant still in the window, it is the caller's, counted from now (the moment
 # it is picked up, as STARTED would) or from the moment it was taken for, if later, with its
@@ -226,7 +253,7 @@ end
 
 -- Grants at or before now - window have left the window. The grant counts from now, or,
 -- taken ahead, from the moment within its lead when the window has room.
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now - window))
+trim_window(KEYS[1], KEYS[14], now, window)
 local used = redis.call('ZCARD', KEYS[1])
 local from = now
 if used >= rate_count then
@@ -234,7 +261,14 @@ if used >= rate_count then
     -- in the window counts, those counted from a moment after now too).
     local leaving = redis.call('ZRANGE', KEYS[1], used - rate_count, used - rate_count,
                                'WITHSCORES')
-    local frees = tonumber(leaving[2]) + window
+    local left_at = tonumber(leaving[2])
+    -- A call still out does not leave at its time + window: it stays until its answer
+    -- (trim_window), a window from now at the soonest.
+    local out = redis.call('ZSCORE', KEYS[14], leaving[1])
+    if out and tonumber(out) > now then
+        left_at = math.max(left_at, now)
+    end
+    local frees = left_at + window
     if frees > rate_now then
         if frees - rate_now > wait then
             wait, reason = frees - rate_now, 'rate'
@@ -366,12 +400,14 @@ return {1, fmt(now), lease, ARGV[5], fmt(from - now), redis.call('EXISTS', KEYS[
 # (the caller's measure, an upper bound in Redis time: Limiter.answered), or from now if
 # it gave none, never from later than now and never earlier than before (see STARTED).
 # Whatever delayed the request between STARTED and its arrival upstream (a busy CPU, a
-# slow event loop) is then inside the window, not outside it.
+# slow event loop) is then inside the window, not outside it. Until then the grant was
+# kept in the window as unanswered (trim_window); from now on its time alone counts.
 _ANSWERED = """
-local function answered(calls_key, grant, window, now, reported)
+local function answered(calls_key, unanswered, grant, window, now, reported)
     if grant == '' then
         return
     end
+    redis.call('ZREM', unanswered, grant)
     local answer = now
     if reported and reported ~= '' and tonumber(reported) < now then
         answer = tonumber(reported)
@@ -402,6 +438,7 @@ end
 #   KEYS[1] leases  (ZREMRANGEBYSCORE, ZSCORE, ZADD, ZRANGE, PEXPIRE)
 #   KEYS[2] calls   (ZSCORE, ZADD XX, PEXPIRE)
 #   KEYS[3] the key's breaker, KEYS[4] its streak (EXISTS, HGET, DEL: STREAK_ENDS)
+#   KEYS[5] unanswered (ZREM: ANSWERED)
 #   ARGV[1] lease id
 #   ARGV[2] seconds
 #   ARGV[3] grant id of the call just answered, or '' (none)
@@ -415,7 +452,7 @@ RENEW = (
     + _STREAK_ENDS
     + """
 local now = redis_now()
-answered(KEYS[2], ARGV[3], tonumber(ARGV[4]), now, ARGV[5])
+answered(KEYS[2], KEYS[5], ARGV[3], tonumber(ARGV[4]), now, ARGV[5])
 if ARGV[6] == '1' then
     streak_ends(KEYS[3], KEYS[4])
 end
@@ -454,7 +491,7 @@ local function hand_off(leases, calls, slots, pause, now, ho)
     if not head then
         return nil
     end
-    redis.call('ZREMRANGEBYSCORE', calls, '-inf', fmt(now - ho.window))
+    trim_window(calls, ho.unanswered, now, ho.window)
     if redis.call('ZCARD', calls) >= ho.rate_count then
         return nil
     end
@@ -477,7 +514,8 @@ end
 #   KEYS[2] calls   (ZSCORE, ZADD, PEXPIRE)
 #   KEYS[3] slots   (ZRANGE, ZREM) the callers waiting for a slot (ACQUIRE)
 #   KEYS[4] pause   (GET), KEYS[5] cap (GET), KEYS[6] the key's breaker (HGET; and with
-#   KEYS[7] its streak, EXISTS and DEL: STREAK_ENDS)
+#   KEYS[8] its streak, EXISTS and DEL: STREAK_ENDS), KEYS[7] unanswered (ZREM: ANSWERED;
+#   ZSCORE: HAND_OFF's trim_window)
 #   ARGV[1] lease id
 #   ARGV[2] grant id of the call just answered, or '' (none)
 #   ARGV[3] window seconds
@@ -496,16 +534,16 @@ RELEASE = (
     + _HAND_OFF
     + """
 local now = redis_now()
-answered(KEYS[2], ARGV[2], tonumber(ARGV[3]), now, ARGV[4])
+answered(KEYS[2], KEYS[7], ARGV[2], tonumber(ARGV[3]), now, ARGV[4])
 if ARGV[10] == '1' then
-    streak_ends(KEYS[6], KEYS[7])
+    streak_ends(KEYS[6], KEYS[8])
 end
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 local next_in_line = ''
 if removed == 1 then
     local ho = {window = tonumber(ARGV[3]), rate_count = tonumber(ARGV[5]),
                 ahead = tonumber(ARGV[7]), owner = ARGV[8], prefix = ARGV[9],
-                breaker = KEYS[6]}
+                breaker = KEYS[6], unanswered = KEYS[7]}
     redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
     local head = nil
     if redis.call('ZCARD', KEYS[1]) < cap_of(KEYS[5], tonumber(ARGV[6])) then
@@ -529,7 +567,8 @@ return {removed, next_in_line}
 # the slots a release did not hand over (a lease that expired: a dead holder, a grant taken
 # ahead that nobody picked up; a wake that found its task busy). The pumps call it on every
 # heartbeat, so a free slot never waits long for a caller in line.
-#   KEYS[1] leases, KEYS[2] calls, KEYS[3] slots, KEYS[4] pause, KEYS[5] cap, KEYS[6] breaker
+#   KEYS[1] leases, KEYS[2] calls, KEYS[3] slots, KEYS[4] pause, KEYS[5] cap, KEYS[6] breaker,
+#   KEYS[7] unanswered
 #   ARGV[1] max_in_flight, ARGV[2] rate_count, ARGV[3] window, ARGV[4] ahead seconds,
 #   ARGV[5] this worker's id, ARGV[6] the prefix of the callers' ahead keys
 # Returns the callers handed a slot, to wake.
@@ -539,7 +578,8 @@ HAND_FREE_SLOTS = (
     + """
 local now = redis_now()
 local ho = {window = tonumber(ARGV[3]), rate_count = tonumber(ARGV[2]),
-            ahead = tonumber(ARGV[4]), owner = ARGV[5], prefix = ARGV[6], breaker = KEYS[6]}
+            ahead = tonumber(ARGV[4]), owner = ARGV[5], prefix = ARGV[6], breaker = KEYS[6],
+            unanswered = KEYS[7]}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(now))
 local free = cap_of(KEYS[5], tonumber(ARGV[1])) - redis.call('ZCARD', KEYS[1])
 local out = {}
@@ -578,10 +618,14 @@ return fmt(wanted)
 # IN_FLIGHT: count the live leases (expiry after now). Read-only.
 #   KEYS[1] leases  (ZCOUNT)
 # Returns an integer.
-# STARTED: move a grant's time in the calls set to now, the moment its request is sent.
+# STARTED: move a grant's time in the calls set to now, the moment its request is sent,
+# and keep it in the window until its answer (ANSWERED) or for the longest call.
 #   KEYS[1] calls  (ZSCORE, ZADD XX, PEXPIRE)
+#   KEYS[2] unanswered (ZREMRANGEBYSCORE, ZADD, PEXPIRE)
 #   ARGV[1] grant id
 #   ARGV[2] window seconds
+#   ARGV[3] lease seconds: the longest call; a grant unanswered after that (its holder
+#           died) is counted from its last time in the window
 # A grant is counted from when it was given; a worker slowed down between the grant
 # and the send (a busy CPU) would otherwise let the upstream see more than rate_count
 # requests in one window. Never moves a grant earlier. Returns 1 if the grant was there.
@@ -595,8 +639,12 @@ if not at then
 end
 if now > tonumber(at) then
     redis.call('ZADD', KEYS[1], 'XX', fmt(now), ARGV[1])
-    keep_at_least(KEYS[1], tonumber(ARGV[2]))
 end
+local expiry = now + tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+redis.call('ZADD', KEYS[2], fmt(expiry), ARGV[1])
+keep_at_least(KEYS[2], expiry - now)
+keep_at_least(KEYS[1], math.max(tonumber(ARGV[2]), expiry - now))
 return 1
 """
 )
