@@ -116,15 +116,20 @@ class CallLog:
         self._window = TwoClockMax()
         self._window_per_key: dict[str, TwoClockMax] = {}
 
-    def arrival(self, now: float, label: str, model_id: str | None) -> None:
+    def arrival(
+        self, now: float, label: str, model_id: str | None, wall: float | None = None
+    ) -> None:
         """A reload call arrived (recorded before any fault or check).
 
         Parameters:
             now: its monotonic time, for the one-second windows.
             label: its key's label (:func:`key_label`).
             model_id: the model it names, or ``None`` if the body names none.
+            wall: its Unix time, read right after ``now`` (a busy host could otherwise
+                deschedule the simulator between the two); ``None``: read now.
         """
-        wall = self._clock.time()
+        if wall is None:
+            wall = self._clock.time()
         if self.first_call_at is None:
             self.first_call_at = wall
         self.last_call_at = wall

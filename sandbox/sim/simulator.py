@@ -136,7 +136,7 @@ class Simulator:
             The reply at once (a fault, 400, 401 or 429), or a :class:`Ticket` if admitted,
             which the server ends with :meth:`finish` or :meth:`abandon`.
         """
-        now = self.clock.monotonic()
+        now, wall = self.clock.monotonic(), self.clock.time()
         run = self._run
         try:
             data = json.loads(raw)
@@ -148,7 +148,8 @@ class Simulator:
             model_id = data.get("model_id")
         label = key_label(key)
         ledger = run.ledger
-        ledger.arrival(now, label, model_id if isinstance(model_id, str) and model_id else None)
+        named = model_id if isinstance(model_id, str) and model_id else None
+        ledger.arrival(now, label, named, wall=wall)
 
         fault = faults.pick(self._fault_table, self._fault_stream(model_id))
         if fault is not None:

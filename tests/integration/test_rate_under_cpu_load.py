@@ -56,70 +56,68 @@ class Run:
     concurrency: int  # each worker's pool
 
 
+RunBatch = Callable[[Run], dict[str, Any]]
+
+
+@pytest.fixture
 def run_batch(
-    run: Run,
     redis_url: str,
     start_simulator: Callable[..., SimulatorProcess],
     start_worker: Callable[..., CeleryProcess],
     producer: Celery,
     busy_cpus: list[subprocess.Popen[bytes]],
-) -> dict[str, Any]:
-    """Run the batch; check every model warmed with the CPU busy; return the simulator's ledger."""
-    sim = start_simulator("--reload-seconds", "1", "--latency", f"{run.latency:g}")
-    env = worker_env(
-        redis_url,
-        sim.base_url,
-        RELOAD_RATE_LIMIT=f"{run.rate}/s",
-        RELOAD_MAX_IN_FLIGHT=str(run.in_flight),
-        RELOAD_WARM_SECONDS="1",
-        RELOAD_DEADLINE_SECONDS="180",
-    )
-    start_worker(env, concurrency=run.concurrency)
-    start_worker(env, concurrency=run.concurrency)
-    assert all(spinner.poll() is None for spinner in busy_cpus)  # the CPU is busy throughout
-    models = [f"model-{i:03d}" for i in range(run.models)]
+) -> RunBatch:
+    """Run a batch; check every model warmed with the CPU busy; return the simulator's ledger."""
 
-    batch_id = producer.send_task("warmup_batch", args=[models]).get(timeout=60)
-    summary = producer.AsyncResult(batch_id).get(timeout=200)
+    def run_batch(run: Run) -> dict[str, Any]:
+        sim = start_simulator("--reload-seconds", "1", "--latency", f"{run.latency:g}")
+        env = worker_env(
+            redis_url,
+            sim.base_url,
+            RELOAD_RATE_LIMIT=f"{run.rate}/s",
+            RELOAD_MAX_IN_FLIGHT=str(run.in_flight),
+            RELOAD_WARM_SECONDS="1",
+            RELOAD_DEADLINE_SECONDS="180",
+        )
+        start_worker(env, concurrency=run.concurrency)
+        start_worker(env, concurrency=run.concurrency)
+        assert all(spinner.poll() is None for spinner in busy_cpus)  # the CPU is busy throughout
+        models = [f"model-{i:03d}" for i in range(run.models)]
 
-    assert sorted(summary["warm"]) == models
-    assert all(spinner.poll() is None for spinner in busy_cpus)
-    seen = ledger_of(sim)
-    print(
-        f"\n[{run}] {seen['calls_total']} calls, most in one second "
-        f"{seen['max_calls_in_any_second_by_clock']}, wall clock stepped "
-        f"{seen['wall_clock_step_s']:.3f}s"
-    )
-    assert seen["calls_total"] >= 2 * run.models
-    assert seen["rate_limited"] == 0
-    return seen
+        batch_id = producer.send_task("warmup_batch", args=[models]).get(timeout=60)
+        summary = producer.AsyncResult(batch_id).get(timeout=200)
+
+        assert sorted(summary["warm"]) == models
+        assert all(spinner.poll() is None for spinner in busy_cpus)
+        seen = ledger_of(sim)
+        print(
+            f"\n[{run}] {seen['calls_total']} calls, most in one second "
+            f"{seen['max_calls_in_any_second_by_clock']}, wall clock stepped "
+            f"{seen['wall_clock_step_s']:.3f}s"
+        )
+        assert seen["calls_total"] >= 2 * run.models
+        assert seen["rate_limited"] == 0
+        return seen
+
+    return run_batch
 
 
 def test_a_batch_at_the_rate_under_cpu_load_never_exceeds_it_in_any_second(
-    redis_url: str,
-    start_simulator: Callable[..., SimulatorProcess],
-    start_worker: Callable[..., CeleryProcess],
-    producer: Celery,
-    busy_cpus: list[subprocess.Popen[bytes]],
+    run_batch: RunBatch,
 ) -> None:
-    run = Run(rate=RATE, models=MODELS, latency=0.01, in_flight=10, concurrency=4)
-    seen = run_batch(run, redis_url, start_simulator, start_worker, producer, busy_cpus)
+    seen = run_batch(Run(rate=RATE, models=MODELS, latency=0.01, in_flight=10, concurrency=4))
     assert seen["max_calls_in_any_second"] <= RATE, seen["max_calls_in_any_second"]
 
 
 def test_answers_slower_than_the_window_under_cpu_load_never_exceed_the_rate(
-    redis_url: str,
-    start_simulator: Callable[..., SimulatorProcess],
-    start_worker: Callable[..., CeleryProcess],
-    producer: Celery,
-    busy_cpus: list[subprocess.Popen[bytes]],
+    run_batch: RunBatch,
 ) -> None:
     # Given an upstream that answers every call after 1.5 s, longer than the rate's window
     # (1 s): a request may reach it at any moment before its answer, so its call stays in
     # the window until then (decision 0021)...
     run = Run(rate=4, models=40, latency=1.5, in_flight=12, concurrency=6)
     # ...when a batch runs at the rate on a busy CPU...
-    seen = run_batch(run, redis_url, start_simulator, start_worker, producer, busy_cpus)
+    seen = run_batch(run)
     # ...then the upstream never sees more than the rate in any second, and the rate is reached.
     assert seen["max_calls_in_any_second"] <= run.rate, seen["max_calls_in_any_second_by_clock"]
     assert seen["max_calls_in_any_second"] >= run.rate - 1

@@ -122,3 +122,15 @@ def test_occupancy_keeps_the_peaks_per_key() -> None:
     snap = ledger.snapshot({})
     assert snap["peak_concurrency_per_key"] == {"key-a": 4, "key-b": 1}
     assert snap["peak_queued_per_key"] == {"key-a": 4, "key-b": 1}
+
+
+def test_an_arrival_keeps_the_wall_time_read_beside_its_monotonic_time() -> None:
+    clock = ManualClock()
+    ledger = CallLog(clock)
+    read_at = clock.time()
+    clock.advance(0.5)  # the simulator was descheduled between the reads and the record
+
+    ledger.arrival(clock.monotonic() - 0.5, "key-a", "m1", wall=read_at)
+
+    assert ledger.snapshot({})["call_times_per_model"] == {"m1": [read_at]}
+    assert ledger.snapshot({})["wall_clock_step_s"] == 0.0
