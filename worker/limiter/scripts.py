@@ -81,6 +81,10 @@ end
 -- lease's lifetime after the send: a dead holder's call is over by then). STARTED adds
 -- them and ANSWERED removes them; trim_window keeps them, counted from now, when they
 -- would leave.
+local function still_out(unanswered, grant, now)
+    local till = redis.call('ZSCORE', unanswered, grant)
+    return till ~= false and tonumber(till) > now
+end
 local function trim_window(calls, unanswered, now, window)
     local horizon = fmt(now - window)
     local old = redis.call('ZRANGEBYSCORE', calls, '-inf', horizon)
@@ -89,8 +93,7 @@ local function trim_window(calls, unanswered, now, window)
     end
     local kept = false
     for _, grant in ipairs(old) do
-        local till = redis.call('ZSCORE', unanswered, grant)
-        if till and tonumber(till) > now then
+        if still_out(unanswered, grant, now) then
             redis.call('ZADD', calls, 'XX', fmt(now), grant)
             kept = true
         end
@@ -264,8 +267,7 @@ if used >= rate_count then
     local left_at = tonumber(leaving[2])
     -- A call still out does not leave at its time + window: it stays until its answer
     -- (trim_window), a window from now at the soonest.
-    local out = redis.call('ZSCORE', KEYS[14], leaving[1])
-    if out and tonumber(out) > now then
+    if still_out(KEYS[14], leaving[1], now) then
         left_at = math.max(left_at, now)
     end
     local frees = left_at + window
