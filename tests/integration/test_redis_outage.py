@@ -397,24 +397,24 @@ def test_the_upstream_never_sees_more_than_the_in_flight_cap(outage: Outage) -> 
     assert max(peak.values()) <= MAX_IN_FLIGHT, peak
 
 
-ACK_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "messaging/broker.py + kombu: a task running when the broker connection drops is acked "
-        "after the reconnect on its old, collected channel ('Couldn't ack ... the broker "
-        "connection is already closed'): its message stays in kombu's unacked hash and is "
-        "delivered again after the 900 s visibility timeout"
-    ),
+# messaging/broker.py + kombu: a task running when the broker connection drops is acked after
+# the reconnect on its old, collected channel. It shows only when a task was running at the
+# drop, which these outages make likely, not certain: a strict xfail failed CI on a run where
+# no task was (XPASS). The test is marked xfail where the bug showed, and asserts otherwise.
+ACK_BUG = (
+    "messaging/broker.py + kombu: a task running when the broker connection drops is acked "
+    "after the reconnect on its old, collected channel ('Couldn't ack ... the broker "
+    "connection is already closed'): its message stays in kombu's unacked hash and is "
+    "delivered again after the 900 s visibility timeout"
 )
+ACK_BUG_OUTAGES = ALL[:3]
 
 
-@pytest.mark.parametrize(
-    "outage",
-    [pytest.param(name, marks=ACK_BUG) for name in ALL[:3]] + ["frozen-10s-3x"],
-    indirect=True,
-)
+@pytest.mark.parametrize("outage", [*ACK_BUG_OUTAGES, "frozen-10s-3x"], indirect=True)
 def test_no_message_is_left_for_the_visibility_sweep(outage: Outage) -> None:
     """Every message a worker received was acked: none will come back in 15 minutes."""
+    if outage.name in ACK_BUG_OUTAGES and (outage.left_unacked or any(outage.count(ACK_LOST))):
+        pytest.xfail(ACK_BUG)
     assert outage.left_unacked == []
     assert outage.count(ACK_LOST) == [0, 0]
 
